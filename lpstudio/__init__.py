@@ -30,6 +30,7 @@ _HOMES = {
     "ParameterError": "errors",
     "Recipe": "recipe",
     "RecipeError": "errors",
+    "StoreUnwritable": "errors",
     "Studio": "studio",
     "Workspace": "workspace",
     "WorkspaceError": "errors",

@@ -144,7 +144,7 @@ def _started_callables(studio: Studio) -> list[_Claim]:
     looks them up on its way): those that load, and those that broke since they started, by
     the path they still name (`_raw_endpoint_path`): a holder that broke keeps its path,
     answering that it broke, until it stops."""
-    from .models import RecipeSettings
+    from .settings import saved_settings_of
 
     files = [
         (name, found)
@@ -153,14 +153,10 @@ def _started_callables(studio: Studio) -> list[_Claim]:
     ]
     if not files:
         return []
-    with studio.store.read() as s:
-        rows = s.scalars(
-            select(RecipeSettings).where(RecipeSettings.recipe.in_([name for name, _ in files]))
-        )
-        saved = {row.recipe: dict(row.settings) for row in rows}
+    saved = saved_settings_of(studio.store, [name for name, _ in files])
     claims = []
     for name, found in files:
-        if saved.get(name, {}).get("state") != "started":
+        if saved[name].get("state") != "started":
             continue
         if isinstance(found, Recipe):
             path: str | None = endpoint_path(found)

@@ -3,7 +3,9 @@
     LpstudioError                 anything lpstudio refuses or cannot do
     ├── InputError                bad input at the edge: nothing was run or written
     │   ├── WorkspaceError        no workspace, never activated, path outside it, a store
-    │   │                         a newer lpstudio upgraded
+    │   │   │                     a newer lpstudio upgraded
+    │   │   └── StoreUnwritable   a SQLite store (its file, or its folder) this user may
+    │   │                         not write: an admin's to mend (503 while the server opens)
     │   ├── RecipeError           broken notebook, no parameters cell, bad metadata
     │   ├── ParameterError        unknown parameter, wrong type, unparsable value
     │   ├── DeliveryError         a webhook delivery its recipe refuses (a body it cannot
@@ -130,6 +132,12 @@ class InputError(LpstudioError):
 class WorkspaceError(InputError):
     """The workspace is missing, not activated, a path leaves it, or its store has a schema
     newer than this lpstudio's."""
+
+
+class StoreUnwritable(WorkspaceError):
+    """The store's SQLite file, or the folder SQLite writes its side files in, may not be
+    written by the user lpstudio runs as: the workspace is there and active, its
+    permissions are the admin's to mend (no wait cures it, no activation either)."""
 
 
 class RecipeError(InputError):

@@ -188,7 +188,8 @@ def ended(code: int) -> str:
     return (
         f"error: JupyterLab ended ({how}); the studio's URL no longer answers and the sandbox "
         "started with it stops too\n"
-        "  fix: its log above says why it ended; start the studio again with `make studio`"
+        "  fix: its log above says why it ended; start the studio again with `make studio` "
+        "(`python -m lpstudio.launch` without a checkout)"
     )
 
 

@@ -517,7 +517,7 @@ class Scheduler:
         started = self.studio.started_settings()
         found = []
         for path in self.studio.workspace.recipe_files():
-            name = self.studio.workspace.recipe_name(path)
+            name = self.studio.workspace.listed_name(path)
             settings = started.pop(name, None)
             if settings is not None:
                 try:

@@ -12,12 +12,13 @@ refuses its save (`ConflictError`), where it would write the form's old values o
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from .errors import ConflictError, InputError
@@ -51,11 +52,18 @@ def saved_settings(store: Store, recipe: str) -> dict[str, Any]:
     return read_settings(store, recipe).settings
 
 
+@functools.cache
+def _settings_of_statement() -> Any:
+    """`saved_settings_of`'s query, built once: every call looks its endpoint up with it."""
+    names = bindparam("recipes", expanding=True)
+    return select(RecipeSettings).where(RecipeSettings.recipe.in_(names))
+
+
 def saved_settings_of(store: Store, recipes: Collection[str]) -> dict[str, dict[str, Any]]:
     """The saved settings of each of `recipes` (`{}`: none saved), read in one query: a
     list of jobs asks after the recipes of its page's held jobs, not one job at a time."""
     with store.read() as s:
-        rows = s.scalars(select(RecipeSettings).where(RecipeSettings.recipe.in_(recipes)))
+        rows = s.scalars(_settings_of_statement(), {"recipes": list(recipes)})
         saved = {row.recipe: dict(row.settings) for row in rows}
     return {recipe: saved.get(recipe, {}) for recipe in recipes}
 

@@ -64,6 +64,7 @@ from .errors import (
     InputError,
     NotFoundError,
     StoreUnavailable,
+    StoreUnwritable,
     WorkspaceError,
     rerun_error,
     said_and_fix,
@@ -339,13 +340,8 @@ def _end_unanswered(s: Session, ended: Job, status: str, error: dict[str, Any] |
     from .models import Delivery
 
     job_id = ended.id
-    deliveries = Delivery.__table__
-    left = (deliveries.c.job_id == job_id, deliveries.c.status == "sending")
-    day = deliveries.c.detail["day"].as_string()
-    # How to check each, as its connector said when it claimed it (`Ledger.claim_many`).
-    check = deliveries.c.detail["check"].as_string()  # its digest (`kept_check`)
-    found = s.execute(select(deliveries.c.ledger, day, check).where(*left)).all()
-    in_doubt = _left_in_doubt(s, job_id)
+    found = s.execute(_sending_statement(), {"job_id": job_id}).all()
+    in_doubt = _left_in_doubt(s, ended)
     doubtful = sum(in_doubt.values())
     if not found and not doubtful:
         if not (error or {}).get("uncertain"):
@@ -355,6 +351,9 @@ def _end_unanswered(s: Session, ended: Job, status: str, error: dict[str, Any] |
         s.execute(update(JOBS).where(Job.id == job_id).values(error=fixed))
         return True
     now = utcnow()
+    deliveries = Delivery.__table__
+    left = (deliveries.c.job_id == job_id, deliveries.c.status == "sending")
+    day, check = _day_and_check(deliveries)
     # Each keeps the day it was claimed (`StoreLedger`), the day it may have gone out: a
     # daily limit counts it against that day; and its check (`settled_detail`).
     for claimed, kept in {(row[1], row[2]) for row in found}:
@@ -494,27 +493,53 @@ def check_texts(s: Session, digests: Iterable[str | None]) -> list[str]:
     return sorted(s.scalars(select(DeliveryCheck.text).where(DeliveryCheck.digest.in_(wanted))))
 
 
-def _left_in_doubt(s: Session, job_id: int) -> dict[str | None, int]:
+def _day_and_check(deliveries: Any) -> tuple[Any, Any]:
+    """A ledger row's day it was claimed, and how to check it, as its connector said when it
+    claimed it (`Ledger.claim_many`): its digest (`kept_check`)."""
+    return deliveries.c.detail["day"].as_string(), deliveries.c.detail["check"].as_string()
+
+
+@functools.cache
+def _sending_statement() -> Any:
+    """`_end_unanswered`'s read of a job's sends still "sending", built once: building it
+    and its JSON paths cost more than running it, on every job's end."""
+    from .models import Delivery
+
+    deliveries = Delivery.__table__
+    day, check = _day_and_check(deliveries)
+    return select(deliveries.c.ledger, day, check).where(
+        deliveries.c.job_id == bindparam("job_id"), deliveries.c.status == "sending"
+    )
+
+
+@functools.cache
+def _in_doubt_statement() -> Any:
+    """`_left_in_doubt`'s count, built once (as `_sending_statement`)."""
+    from .models import Delivery
+
+    deliveries = Delivery.__table__
+    check = deliveries.c.detail["check"].as_string()
+    return (
+        select(check, func.count())
+        .where(
+            deliveries.c.ledger == bindparam("ledger"),
+            deliveries.c.job_id == bindparam("job_id"),
+            deliveries.c.status == "uncertain",
+        )
+        .group_by(check)
+    )
+
+
+def _left_in_doubt(s: Session, job: Job) -> dict[str | None, int]:
     """How many of the job's own sends its connectors settled uncertain (an answer lost, a
     5xx) and that stay so, by the digest of the check each kept (`settled_detail`,
     `kept_check`): rows it claimed in
     its chain's ledger, where a retry or rerun never takes over an earlier job's row (the
     recipe's ledger may hold what it recorded of an earlier job's sends, which that job's
     end reported). Read by the ledger's index: a job that sent nothing pays a lookup or
-    two."""
-    from .models import Delivery
-
-    deliveries = Delivery.__table__
-    check = deliveries.c.detail["check"].as_string()
-    found = s.execute(
-        select(check, func.count())
-        .where(
-            deliveries.c.ledger == f"job:{_chain_root(s, job_id)}",
-            deliveries.c.job_id == job_id,
-            deliveries.c.status == "uncertain",
-        )
-        .group_by(check)
-    )
+    two (none for the root of its chain, a job that reruns none)."""
+    root = job.id if job.rerun_of is None else _chain_root(s, job.rerun_of)
+    found = s.execute(_in_doubt_statement(), {"ledger": f"job:{root}", "job_id": job.id})
     return {said: int(count) for said, count in found}
 
 
@@ -768,8 +793,8 @@ _DEFAULT_URL = default_lines()["store"]["url"]
 #: What `[store] url` may be, for the errors that refuse it.
 URL_FIX = (
     f"set [store] url in lpstudio.toml to {KNOWN_SETTINGS['store']['url'].default} or "
-    "postgresql+psycopg://USER:PASSWORD@HOST/DATABASE (with psycopg: `pip install -e "
-    "'.[postgres]'` in lpstudio's checkout; "
+    "postgresql+psycopg://USER:PASSWORD@HOST/DATABASE (with psycopg: `pip install "
+    "'lpstudio[postgres]'`, or `pip install -e '.[postgres]'` in lpstudio's checkout; "
     "percent-encode @ : / in the password, e.g. @ as %40)"
 )
 
@@ -870,6 +895,16 @@ def _check_url(url: str) -> None:
         raise refuse(f"{shown} names a database lpstudio does not support (SQLite, PostgreSQL)")
     if "@" in (parsed.host or ""):  # an unencoded @ in the password: its end reads as host
         raise refuse("holds an @ that is not percent-encoded in its user or password")
+    if sqlite_uri(parsed):
+        raise WorkspaceError(
+            f"[store] url {shown} is a SQLite URI (file:...?uri=true): lpstudio writes its "
+            "store, opens it read-write itself, and reads the file's path from the URL (to "
+            "keep it out of projects/ and history/, and to mind its -wal and -shm files)",
+            field="store.url",
+            fix="give the file's path instead, e.g. sqlite:///lpstudio.db (a relative path is "
+            "in the workspace) or sqlite:////srv/lpstudio/lpstudio.db, without file:, "
+            "uri=true or SQLite's URI options (mode, immutable, cache, vfs)",
+        )
     try:
         parsed.get_dialect().import_dbapi()
     except (NoSuchModuleError, ImportError):
@@ -879,7 +914,7 @@ def _check_url(url: str) -> None:
 def new_sqlite_file(url: URL) -> str | None:
     """The SQLite file a store made at `url` would create, if it creates one: what a step
     that fails after making it (`lpstudio init` refused, a store copy) removes again."""
-    if url.get_backend_name() != "sqlite" or in_memory(url) or url.query.get("uri"):
+    if url.get_backend_name() != "sqlite" or in_memory(url):
         return None
     return None if os.path.lexists(str(url.database)) else str(url.database)
 
@@ -890,17 +925,25 @@ def remove_sqlite_file(path: str) -> None:
         Path(f"{path}{side}").unlink(missing_ok=True)
 
 
+def sqlite_uri(url: URL) -> bool:
+    """Whether a SQLite URL names its file as a SQLite URI (`sqlite:///file:x.db?uri=true`),
+    which the store refuses (`_check_url`): its path is no file path."""
+    return url.get_backend_name() == "sqlite" and (
+        "uri" in url.query or str(url.database or "").startswith("file:")
+    )
+
+
 def in_memory(url: URL) -> bool:
     """Whether a SQLite URL names no file (`sqlite://`, `sqlite:///:memory:`): a database
     gone as its process ends."""
     return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
 
 
-def _read_only_store(database: str) -> WorkspaceError:
+def _read_only_store(database: str) -> StoreUnwritable:
     """Why a SQLite store refuses to be written (a file, or a folder, this user may not
     write; a file made immutable)."""
     folder = os.path.dirname(os.path.abspath(database))
-    return WorkspaceError(
+    return StoreUnwritable(
         f"the store {database} ([store] url) cannot be written: attempt to write a readonly "
         "database",
         field="store.url",
@@ -936,7 +979,7 @@ def _make_engine(url: str, create: bool) -> Engine:
     def _existing_only(_dialect, _record, cargs, cparams):  # type: ignore[no-untyped-def]
         # sqlite3 makes the file it is asked to open: opened read-write only, a mistyped
         # `[store] url` fails (`Store.unopened`) rather than becoming a new, empty store.
-        if not create and not cparams.get("uri") and cargs[0] != ":memory:":
+        if not create and cargs[0] != ":memory:":
             cargs[0], cparams["uri"] = f"file:{quote(cargs[0])}?mode=rw", True
 
     @event.listens_for(engine, "connect")
@@ -1283,7 +1326,6 @@ class Store:
             not self.create
             and url.get_backend_name() == "sqlite"
             and database != ":memory:"
-            and not url.query.get("uri")
             and not os.path.lexists(database)
         )
 

@@ -568,7 +568,7 @@ class Studio:
 
         rows: list[dict[str, Any]] = []
         paths = self.workspace.recipe_files()
-        names = [self.workspace.recipe_name(p) for p in paths]
+        names = [self.workspace.listed_name(p) for p in paths]
         last = self.store.last_jobs(names)
         errors = self.store.trigger_errors()
         conflicts = serving(self)[1]
@@ -1079,7 +1079,7 @@ class Studio:
         """Started recipes whose notebook is gone (deleted, or moved away): settings are kept
         by path and outlive their notebook, so a stop must still reach them, or they would
         fire for whatever notebook is written at that path next (`Scheduler._stop_gone`)."""
-        present = {self.workspace.recipe_name(path) for path in self.workspace.recipe_files()}
+        present = {self.workspace.listed_name(path) for path in self.workspace.recipe_files()}
         return [name for name in self.started_settings() if name not in present]
 
     def versioned_recipes(self) -> list[str]:
@@ -2793,9 +2793,9 @@ class Studio:
         for path in self.workspace.recipe_files():
             try:
                 stat = path.stat()
-                name = self.workspace.recipe_name(path)
-            except (LpstudioError, OSError):
+            except OSError:  # gone since it was listed
                 continue
+            name = self.workspace.listed_name(path)
             try:
                 found.append((name, _recipe_as_of(path, name, stat.st_mtime_ns, stat.st_size)))
             except RecipeError as exc:

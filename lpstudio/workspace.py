@@ -90,17 +90,18 @@ def _identities(paths: Collection[str]) -> set[tuple[int, int]]:
 def sqlite_file(root: Path, url: str | URL) -> Path | None:
     """The SQLite file a store's URL names, whatever its driver (`sqlite+pysqlite:///`): a
     relative one in the workspace at `root`, wherever the command runs. None for another
-    database, one in memory, or a URL SQLAlchemy cannot read (the store's checks say why)."""
+    database, one in memory, or a URL SQLAlchemy cannot read or a SQLite URI (the store's
+    checks say why)."""
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
-    from .store import in_memory
+    from .store import in_memory, sqlite_uri
 
     try:
         parsed = make_url(url)
     except (ArgumentError, ValueError):
         return None
-    if parsed.get_backend_name() != "sqlite" or in_memory(parsed):
+    if parsed.get_backend_name() != "sqlite" or in_memory(parsed) or sqlite_uri(parsed):
         return None
     return root / str(parsed.database)
 
@@ -426,8 +427,8 @@ def _check_executor(config: dict[str, Any], config_path: Path) -> None:
             f"{config_path} [executor] dask_scheduler is set, but Dask's `distributed` "
             "package is not installed",
             field=field_name,
-            fix="install it with `pip install -e '.[dask]'` in lpstudio's checkout, or remove "
-            "the setting to run jobs on this machine",
+            fix="install it with `pip install 'lpstudio[dask]'` (`pip install -e '.[dask]'` in "
+            "lpstudio's checkout), or remove the setting to run jobs on this machine",
         )
 
 
@@ -1104,18 +1105,21 @@ class Workspace:
             gone = (path.resolve() for path in readings if kept and not path.is_file())
             recipes = [path for path in found if path.is_relative_to(projects)]
             # A deleted recipe as its jobs name it, however its accents were written on disk
-            # (a decomposed name, run by its composed one, is stored decomposed).
+            # (a decomposed name, run by its composed one, is stored decomposed); of deleted
+            # look-alikes, the one named exactly as typed is the one meant.
             kept_as: dict[str, list[str]] = {}
             for name in kept:
                 kept_as.setdefault(composed(name), []).append(name)
-            recipes += list(
-                dict.fromkeys(  # each once, in order
-                    projects / name
-                    for path in gone
-                    if path.is_relative_to(projects)
-                    for name in kept_as.get(composed(path.relative_to(projects).as_posix()), ())
-                )
-            )
+            bases = self._bases(str(ref), typed) if kept else ()
+            exact = {(base / notebook_path(ref)).resolve() for base in bases}
+            for path in gone:
+                if path.is_relative_to(projects):
+                    alike = [
+                        projects / n
+                        for n in kept_as.get(composed(path.relative_to(projects).as_posix()), ())
+                    ]
+                    recipes += [p for p in alike if p in exact] or alike
+            recipes = list(dict.fromkeys(recipes))  # each once, in order
             if len(recipes) > 1:
                 raise _could_be(ref, recipes, projects)
             if not recipes or str(ref).endswith(("/", os.sep)):  # `shop/` names a folder
@@ -1229,22 +1233,17 @@ class Workspace:
         found = {path.resolve() for path in (folder or self.projects).rglob("*.ipynb")}
         # Named under `projects/` as the workspace has it (a link itself, to a shared disk):
         # a recipe finds its workspace's own connectors from there (`recipe._workspace_of`).
+        # Each real path is resolved once: every call's endpoint lookup lists the recipes.
         return sorted(
             self.projects / path.relative_to(projects)
             for path in found
-            if self.is_recipe_file(path)
+            if _is_recipe_real(path, projects)
         )
 
     def is_recipe_file(self, path: Path) -> bool:
         """Whether `path` is a recipe's notebook: a file `*.ipynb` whose real path is under
         `projects/`, not a JupyterLab checkpoint (`recipe_files`' rule, and a save's)."""
-        real, projects = path.resolve(), self.projects.resolve()
-        return (
-            real.suffix == ".ipynb"
-            and real.is_file()
-            and real.is_relative_to(projects)
-            and ".ipynb_checkpoints" not in real.relative_to(projects).parts
-        )
+        return _is_recipe_real(path.resolve(), self.projects.resolve())
 
     def is_in_history(self, path: Path) -> bool:
         """Whether `path`'s real path is the history folder or inside it: a job's output
@@ -1272,3 +1271,19 @@ class Workspace:
     def recipe_name(self, path: Path) -> str:
         """The recipe's name in the store: its path under `projects/`, with `/`."""
         return path.resolve().relative_to(self.projects.resolve()).as_posix()
+
+    def listed_name(self, path: Path) -> str:
+        """`recipe_name` of a path `recipe_files` listed, read without the disk: listed under
+        `projects/` by its real path, it is its name already (a call's endpoint lookup names
+        every recipe)."""
+        return path.relative_to(self.projects).as_posix()
+
+
+def _is_recipe_real(real: Path, projects: Path) -> bool:
+    """`Workspace.is_recipe_file` of a real path, given the projects folder's real path."""
+    return (
+        real.suffix == ".ipynb"
+        and real.is_file()
+        and real.is_relative_to(projects)
+        and ".ipynb_checkpoints" not in real.relative_to(projects).parts
+    )

@@ -397,7 +397,9 @@ def test_a_dask_scheduler_without_distributed_installed_names_the_extra(ws: Path
     assert proc.returncode == 2, proc.stderr
     error = json.loads(proc.stdout)["error"]
     assert error["field"] == "executor.dask_scheduler"
-    assert "pip install -e '.[dask]'" in error["fix"]
+    # Both ways to install the extra: from the package index and in a checkout.
+    assert "pip install 'lpstudio[dask]'" in error["fix"], error
+    assert "pip install -e '.[dask]'" in error["fix"], error
 
 
 def test_the_scheduler_daemon_runs_its_jobs_on_the_cluster(dask_ws: Path, cluster: Client) -> None:

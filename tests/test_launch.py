@@ -228,7 +228,10 @@ def test_a_jupyterlab_killed_under_the_launcher_is_said_with_the_fix(capsys: Any
     assert code == 1
     err = capsys.readouterr().err
     assert "error: JupyterLab ended (killed by SIGKILL)" in err, err
-    assert "fix: its log above says why it ended; start the studio again with `make studio`" in err
+    assert (
+        "fix: its log above says why it ended; start the studio again with `make studio` "
+        "(`python -m lpstudio.launch` without a checkout)"
+    ) in err
     crash = launch_module.run_jupyterlab(
         [sys.executable, "-c", "raise SystemExit(3)"], dict(os.environ)
     )

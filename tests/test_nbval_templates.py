@@ -53,11 +53,21 @@ def birthday(folder: Path, said: str) -> Path:
 
 
 def nbval(folder: Path) -> subprocess.CompletedProcess[str]:
-    """`make test`'s nbval line over `folder`, which holds the templates' conftest."""
-    shutil.copyfile(REPO / "notebooks/templates/conftest.py", folder / "conftest.py")
+    """`make test`'s nbval line over `folder`, with the templates' conftest above it, as
+    notebooks/conftest.py is above notebooks/templates."""
+    shutil.copyfile(REPO / "notebooks/conftest.py", folder.parent / "conftest.py")
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "--nbval-lax", "-p", "no:cacheprovider", "-q", "."],
-        cwd=folder,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--nbval-lax",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            folder.name,
+        ],
+        cwd=folder.parent,
         capture_output=True,
         text=True,
         env={**os.environ, "PYTHONPATH": str(REPO)},
@@ -66,12 +76,14 @@ def nbval(folder: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_nbval_gives_a_new_template_s_slots_their_connections(tmp_path: Path) -> None:
-    birthday(tmp_path, "Happy birthday Maria, Ada\n")
-    run = nbval(tmp_path)
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    birthday(templates, "Happy birthday Maria, Ada\n")
+    run = nbval(templates)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "3 passed" in run.stdout
     # The checked cell is compared with its saved output: the CSV slot read the shipped file.
-    birthday(tmp_path, "Happy birthday Nobody\n")
-    wrong = nbval(tmp_path)
+    birthday(templates, "Happy birthday Nobody\n")
+    wrong = nbval(templates)
     assert wrong.returncode == 1 and "1 failed, 2 passed" in wrong.stdout, wrong.stdout
     assert "Happy birthday Maria, Ada" in wrong.stdout

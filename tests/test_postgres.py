@@ -354,6 +354,9 @@ def test_a_store_url_lpstudio_cannot_use_is_refused_naming_the_setting(
 ) -> None:
     error = _refused(_open_with_store(ws, cli, url), says)
     assert "postgresql+psycopg://USER:PASSWORD@HOST/DATABASE" in error["fix"]
+    # The driver's install, for a package install and in a checkout.
+    assert "pip install 'lpstudio[postgres]'" in error["fix"], error
+    assert "pip install -e '.[postgres]'" in error["fix"], error
 
 
 def test_a_store_url_that_is_no_text_is_refused_naming_the_setting(ws: Path, cli: Any) -> None:

@@ -77,7 +77,11 @@ async def test_a_wrong_lpstudio_workspace_is_named_by_the_server_as_by_the_cli(
     init`", naming no setting: the CLI names $LPSTUDIO_WORKSPACE and offers to unset it."""
     error = await _refused(jp_fetch)
     said = _cli_error(served_workspace)
-    assert error["field"] == ENV_VAR and error["message"].startswith(f"{ENV_VAR} names "), error
+    assert (
+        error["code"] == "NoWorkspace"
+        and error["field"] == ENV_VAR
+        and error["message"].startswith(f"{ENV_VAR} names ")
+    ), error
     assert (error["message"], error["fix"]) == (said["message"], said["fix"]), said
     assert f"unset {ENV_VAR}" in error["fix"], error
     assert any(said["message"] in line and said["fix"] in line for line in _logged(capsys))
@@ -87,11 +91,13 @@ async def test_a_wrong_lpstudio_workspace_is_named_by_the_server_as_by_the_cli(
 async def test_a_read_only_store_is_logged_as_the_cli_says_it_not_as_no_workspace(
     served_workspace: Path, jp_fetch: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The log said "no workspace at {path}": the workspace is there, its store cannot be
-    written."""
+    """The log said "no workspace at {path}", and the answer's code NoWorkspace, which tells
+    the admin to activate a workspace that is active: the workspace is there, its store
+    cannot be written."""
     error = await _refused(jp_fetch)
     said = _cli_error(served_workspace)
-    assert "cannot be written" in said["message"], said
+    assert (error["code"], error["field"]) == ("StoreUnwritable", "store.url"), error
+    assert said["code"] == "StoreUnwritable" and "cannot be written" in said["message"], said
     # Its answer names no folder of the server's (`Workspace.shown_paths`), its log does.
     assert "cannot be written" in error["message"] and "write access" in error["fix"], error
     logged = _logged(capsys)

@@ -20,12 +20,12 @@ from tests.conftest import read_only, write_recipe
 from tests.servers import rest
 
 
-def _refused(result: Result, says: str) -> dict[str, Any]:
+def _refused(result: Result, says: str, code: str = "WorkspaceError") -> dict[str, Any]:
     """A setting to mend: exit 2, no traceback, `store.url` named, under --json too."""
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output, result.output
     error = json.loads(result.stdout)["error"]
-    assert error["code"] == "WorkspaceError" and error["field"] == "store.url", error
+    assert error["code"] == code and error["field"] == "store.url", error
     assert says in error["message"], error
     return error
 
@@ -71,7 +71,7 @@ def test_a_read_only_store_is_refused_naming_the_file_not_as_an_outage(
     readonly database", fix "try again shortly"."""
     write_recipe(ws, "ops/every")
     with read_only(ws / "lpstudio.db"):
-        error = _refused(cli(*args, "--json"), str(ws / "lpstudio.db"))
+        error = _refused(cli(*args, "--json"), str(ws / "lpstudio.db"), "StoreUnwritable")
     assert "cannot be written" in error["message"], error
     assert "write access" in error["fix"] and "try again" not in error["fix"], error
 
@@ -83,7 +83,7 @@ async def test_a_read_only_store_is_no_503_in_the_rest_api(ws: Path, jp_fetch: A
         )
     assert code == 400, answer
     error = answer["error"]
-    assert error["code"] == "WorkspaceError" and error["field"] == "store.url", error
+    assert error["code"] == "StoreUnwritable" and error["field"] == "store.url", error
     assert "cannot be written" in error["message"] and "write access" in error["fix"], error
 
 
@@ -138,3 +138,29 @@ def test_a_postgres_scheme_is_told_to_be_postgresql_psycopg(
     assert copied.exit_code == 2, copied.output
     said = json.loads(copied.stdout)["error"]
     assert "postgresql+psycopg://" in said["message"] and "does not support" not in said["message"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["sqlite:///file:{ws}/lpstudio.db?mode=ro&uri=true", "sqlite:///file:lpstudio.db?uri=true"],
+    ids=["absolute-read-only", "relative"],
+)
+def test_a_sqlite_uri_store_url_is_refused_naming_the_path_form(
+    ws: Path, cli: Callable[..., Result], monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    """SQLAlchemy's URI form was read as a file `file:...` in the workspace: "unable to open
+    database file" for an absolute one, and a relative one made an empty file of that name
+    beside the store (uri=true passed over the check that never makes one)."""
+    before = sorted(path.name for path in ws.iterdir())
+    _store_url(ws, url.format(ws=ws))
+    error = _refused(cli("jobs", "--json"), "is a SQLite URI")
+    assert "sqlite:///lpstudio.db" in error["fix"] and "uri=true" in error["fix"], error
+    assert sorted(path.name for path in ws.iterdir()) == before
+
+    _store_url(ws, "sqlite:///lpstudio.db")
+    monkeypatch.setenv("LPSTUDIO_USER", "alice")  # an admin copies the store
+    copied = cli("store-copy", "sqlite:///file:copy.db?uri=true", "--json")
+    assert copied.exit_code == 2, copied.output
+    said = json.loads(copied.stdout)["error"]
+    assert said["field"] == "url" and "is a SQLite URI" in said["message"], said
+    assert sorted(path.name for path in ws.iterdir()) == before

@@ -278,3 +278,60 @@ async def test_a_look_alike_made_before_is_saved_and_renamed_to_its_composed_nam
     moved = await contents(jp_fetch, "PATCH", path, {"path": f"projects/{NFC}.ipynb"})
     assert moved.code == 200, moved.body
     assert (ws / "projects" / f"{NFC}.ipynb").is_file()
+
+
+def _deleted_with_a_job(ws: Path, name: str) -> int:
+    """A job of the recipe `name` (written straight to the store), its notebook deleted."""
+    write_recipe(ws, name)
+    with Studio.open(ws, user="alice") as studio:
+        version = studio.store.snapshot(f"{name}.ipynb", "{}", {}, "alice")
+        job = studio.store.create_job(
+            recipe=f"{name}.ipynb", version_id=version, trigger="manual", user="alice"
+        )
+    (ws / "projects" / f"{name}.ipynb").unlink()
+    return job.id
+
+
+ALICE = {"X-Test-User": "alice"}
+
+
+@pytest.fixture
+def deleted_look_alikes(ws: Path) -> dict[str, int]:
+    """A job each of two deleted recipes whose names differ only in how `é` is written:
+    one as lpstudio writes it (NFC), one as a Mac does (NFD)."""
+    return {name: _deleted_with_a_job(ws, name) for name in (NFC, nfd(NFC))}
+
+
+def test_deleted_look_alikes_list_the_jobs_of_the_one_named_exactly(
+    ws: Path, cli: Any, deleted_look_alikes: dict[str, int]
+) -> None:
+    """Both were refused as ambiguous, though the name typed was one of them byte for byte."""
+    for name, job in deleted_look_alikes.items():
+        listed = cli("jobs", "--recipe", name, "--json")
+        assert listed.exit_code == 0, listed.output
+        assert [row["id"] for row in json.loads(listed.stdout)] == [job], name
+        with Studio.open(ws, user="alice") as studio:
+            assert [row.id for row in studio.jobs(recipe=f"{name}.ipynb")] == [job], name
+
+
+def test_deleted_look_alikes_neither_named_exactly_are_refused_naming_both(
+    ws: Path, cli: Any
+) -> None:
+    _deleted_with_a_job(ws, f"campañas été/{nfd('rappel été')}")
+    _deleted_with_a_job(ws, f"campañas été/{nfd('rappel é')}té")  # its second `é` composed
+
+    refused = cli("jobs", "--recipe", NFC, "--json")
+    assert refused.exit_code == 2, refused.output
+    error = json.loads(refused.stdout)["error"]
+    assert error["message"].startswith(f"recipe {NFC} could be "), error
+    assert "differ only in how their accents are written" in error["message"], error
+
+
+async def test_the_rest_api_lists_the_deleted_look_alike_named_exactly(
+    jp_fetch: Any, deleted_look_alikes: dict[str, int]
+) -> None:
+    for name, job in deleted_look_alikes.items():
+        answer = await jp_fetch(
+            "lpstudio", "api", "v1", "jobs", params={"recipe": name}, headers=ALICE
+        )
+        assert [row["id"] for row in json.loads(answer.body)["jobs"]] == [job], name

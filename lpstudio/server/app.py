@@ -23,7 +23,7 @@ from traitlets import Bool, Float, Integer, Unicode, default
 
 from ..checks import composed
 from ..endpoints import serving
-from ..errors import LpstudioError, StoreUnavailable
+from ..errors import LpstudioError, StoreUnavailable, StoreUnwritable
 from ..leader import SCHEDULER, Presence, StoreLease
 from ..recipe import DEFAULT_CALL_TIMEOUT, MAX_TIMEOUT
 from ..scheduler import Scheduler, say_not_ready
@@ -266,6 +266,9 @@ class LpstudioApp(ExtensionApp):
         self.html_renders = asyncio.Semaphore(1)
         self.stopped_short = False  # the stop left work behind: the process ends without it
         self.workspace_error: dict[str, Any] | None = None
+        #: Its code, in the 503 answers: StoreUnwritable for a store it may not write (the
+        #: workspace is active: its permissions are to mend), else NoWorkspace.
+        self.workspace_error_code = "NoWorkspace"
         self.store_upgraded: str | None = None  # the schema a newer lpstudio left, once seen
         self._store_looked = -math.inf
         #: The reasons of hooks not ready the log has said (`say_not_ready`).
@@ -328,6 +331,8 @@ class LpstudioApp(ExtensionApp):
             self.studio_for(SERVICE_USER)  # fails now if the workspace was never activated
         except LpstudioError as exc:
             self.workspace_error = {"message": exc.message, "field": exc.field, "fix": exc.fix}
+            unwritable = isinstance(exc, StoreUnwritable)
+            self.workspace_error_code = "StoreUnwritable" if unwritable else "NoWorkspace"
             self._store_down = isinstance(exc, StoreUnavailable)  # opened once it answers
             # What is wrong, as the CLI's error says it: a folder that is a workspace may
             # still not be served (a store it cannot write, one never activated).

@@ -65,7 +65,7 @@ from .auth import (
     unknown_token,
 )
 from .output_html import OUTPUT_HTML_CSP, render_output_html
-from .schemas import PROBLEM_REF, field_schema
+from .schemas import PROBLEM_REF, field_schema, without_nulls
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -349,7 +349,7 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
                 503, "StoreUnavailable", headers={"Retry-After": "5"}, **self.app.workspace_error
             )
         if self.app.workspace_error is not None:
-            raise ApiError(503, "NoWorkspace", **self.app.workspace_error)
+            raise ApiError(503, self.app.workspace_error_code, **self.app.workspace_error)
         if self.app.store_upgraded is not None:
             raise ApiError(
                 503,
@@ -526,7 +526,7 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
                 field=field or "body",
                 fix=self._body_fix(op.body, error, field),
             )
-        return data
+        return without_nulls(op.body, data)
 
     def _body_fix(
         self, schema: dict[str, Any], error: jsonschema.ValidationError, field: str | None

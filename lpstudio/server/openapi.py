@@ -26,7 +26,9 @@ Signatures = Mapping[str, Sequence[tuple[str, "WebhookTrigger"]]]
 
 _ERRORS = {
     USER: {
-        "400": "Invalid input (the field is named)",
+        "400": "Invalid input (the field is named), or a change the store's permissions "
+        "refused once the server serves (StoreUnwritable, field store.url: give the server's "
+        "user write access to its SQLite file and folder)",
         "401": "No Jupyter user",
         "403": "The user's role does not allow it, or an API client's token was sent (it "
         "reaches only the calls' routes)",
@@ -89,9 +91,11 @@ _ANY_REQUEST = {
     USER: {
         "403": _ORIGIN_REFUSED,
         "503": "The store cannot be reached (StoreUnavailable, see Retry-After), was upgraded "
-        "by a newer lpstudio (StoreUpgraded: upgrade this server too), or the workspace was "
-        "never activated (NoWorkspace), each naming the field and the fix; to an API token "
-        "without a Jupyter login, ServiceUnavailable (see Retry-After)",
+        "by a newer lpstudio (StoreUpgraded: upgrade this server too), may not be written "
+        "by the server's user, its SQLite file or folder (StoreUnwritable: give it write "
+        "access), or the workspace was never activated (NoWorkspace), each naming the field "
+        "and the fix; to an API token without a Jupyter login, ServiceUnavailable (see "
+        "Retry-After)",
         "500": _INTERNAL,
     },
     CLIENT: {

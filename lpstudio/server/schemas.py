@@ -472,6 +472,35 @@ def list_of(key: str, item: dict[str, Any]) -> dict[str, Any]:
 
 # -- request bodies --------------------------------------------------------------------------
 
+#: Marks a body's optional field whose null is taken as the field left out (`or_null`).
+NULL_IS_ABSENT = "x-null-is-absent"
+
+
+def or_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """An optional text field of a body that may also be null, taken as left out: JSON
+    clients send null for "none" (a field they have no value for), and were refused for it.
+    Not for a field whose null could mean something else (a timeout's: no limit?)."""
+    said = schema.get("description")
+    return {
+        **schema,
+        "type": [schema["type"], "null"],
+        NULL_IS_ABSENT: True,
+        "description": f"{said}; null: as if left out" if said else "null: as if left out",
+    }
+
+
+def without_nulls(schema: dict[str, Any], body: Any) -> Any:
+    """`body` (checked against `schema`) without the fields whose null means left out."""
+    if not isinstance(body, dict):
+        return body
+    fields = schema.get("properties", {})
+    return {
+        key: value
+        for key, value in body.items()
+        if value is not None or not fields.get(key, {}).get(NULL_IS_ABSENT)
+    }
+
+
 #: The parameters a body gives as text typed in a field, read as `lpstudio settings -p` reads
 #: it: the forms' text read by one rule, the server's (papermill's for an untyped parameter).
 PARSE: dict[str, Any] = {
@@ -529,11 +558,13 @@ START_BODY: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
     "properties": {
-        "reset_since": {
-            "type": "string",
-            "description": "a poll trigger's new start, ISO time or 2h (an edit: not for "
-            "operators, who start with the saved settings)",
-        }
+        "reset_since": or_null(
+            {
+                "type": "string",
+                "description": "a poll trigger's new start, ISO time or 2h (an edit: not for "
+                "operators, who start with the saved settings)",
+            }
+        )
     },
 }
 
@@ -561,6 +592,7 @@ RUN_BODY: dict[str, Any] = {
         "parameters": {"type": "object"},
         "parse": PARSE,
         "event": {"description": "the trigger event the job works on"},
+        # No null: it would read as no limit as well as the default (`or_null`).
         "timeout": TIMEOUT,
     },
 }
@@ -604,11 +636,14 @@ TRY_BODY: dict[str, Any] = {
             "minLength": 1,
             "description": "a project folder under projects/, e.g. shop or shop/carts",
         },
-        "name": {
-            "type": "string",
-            "minLength": 1,
-            "description": "the new recipe's name (default: the template's), e.g. cart_recovery",
-        },
+        "name": or_null(
+            {
+                "type": "string",
+                "minLength": 1,
+                "description": "the new recipe's name (default: the template's), e.g. "
+                "cart_recovery",
+            }
+        ),
     },
 }
 

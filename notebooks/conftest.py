@@ -6,13 +6,13 @@ when the notebook's first cell runs, and the kernel inherits this process's envi
 nbval's cells are not pytest functions, so fixtures never run for them: the workspace is
 made in `pytest_configure` instead, before any kernel starts, and removed at the end.
 
-A template run by hand finds a slot's connection by the slot's name: the workspace has one
-for every slot the templates here declare (`metadata.lpstudio.connections`), named after the
-slot and of its type, so a new template's nbval run needs no edit here. A LivePerson or
-Shopify slot points at the sandbox, a CSV slot at the file the template ships named after
-it (`customers.csv` for `customers`, listed in its `files`), else at a new one.
+By hand, a slot's connection is the workspace's of the slot's name: it has one for every slot the notebooks nbval runs declare (`metadata.lpstudio.connections`), named
+after the slot and of its type, so a new template's nbval run needs no edit here. A
+LivePerson or Shopify slot points at the sandbox, a CSV slot at the file the template ships
+named after it (`customers.csv` for `customers`, listed in its `files`), else at a new one.
 
-The gallery copies only notebooks and the files they list, never this file.
+It sits above templates/, which the wheel installs as lpstudio/templates: a package user
+has no pytest, and the gallery copies only notebooks and the files they list.
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ from lpstudio.sandbox import Sandbox, sandbox_connections
 from lpstudio.studio import Studio
 
 ENV_VAR = "LPSTUDIO_WORKSPACE"
-HERE = Path(__file__).parent
 #: The fields of a slot's connection of a type the sandbox does not serve (nor a CSV file).
 FIELDS: dict[str, dict[str, Any]] = {"http": {}}
 
@@ -45,12 +44,14 @@ class SandboxWorkspace:
         self.folder = Path(tempfile.mkdtemp(prefix="lpstudio-nbval-"))
         self.previous = os.environ.get(ENV_VAR)
 
-    def start(self) -> None:
+    def start(self, folders: set[Path]) -> None:
+        """Makes the workspace, with a connection for each slot the notebooks in `folders`
+        declare."""
         url = self.sandbox.start()
         root = self.folder / "ws"
         # Adds the connections `liveperson` and `shopify`, pointing at the sandbox.
         with Studio.init(root, accept_terms=True, admin="nbval", sandbox=url) as studio:
-            for slot, (type_, fields, where) in slot_connections(HERE, root, url).items():
+            for slot, (type_, fields, where) in slot_connections(folders, root, url).items():
                 try:
                     studio.connections.add(slot, type_, fields, "nbval")
                 except InputError as exc:
@@ -69,10 +70,24 @@ class SandboxWorkspace:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
+def notebook_folders(config: pytest.Config) -> set[Path]:
+    """The folders of the notebooks this run collects (`notebooks/templates`, or a notebook
+    given alone, whose folder is read for its data files as the gallery reads it)."""
+    folders = set()
+    for arg in config.args:
+        path = config.invocation_params.dir / arg.split("::")[0]
+        if path.is_dir():
+            found = path.rglob("*.ipynb")
+            folders |= {nb.parent for nb in found if ".ipynb_checkpoints" not in nb.parts}
+        else:
+            folders.add(path.parent)
+    return folders
+
+
 def slot_connections(
-    folder: Path, root: Path, url: str
+    folders: set[Path], root: Path, url: str
 ) -> dict[str, tuple[str, dict[str, Any], str]]:
-    """The connection each slot of the templates in `folder` gets in the workspace at `root`
+    """The connection each slot of the notebooks in `folders` gets in the workspace at `root`
     (beside those `lpstudio init --sandbox` makes): its type, fields and the template that
     declares it. A CSV file a template ships is copied to the workspace's `data/`, where a
     connection's file must be."""
@@ -80,7 +95,8 @@ def slot_connections(
     sandbox = dict(initial.values())
     made = {slot: type_ for slot, (type_, _) in initial.items()}
     found: dict[str, tuple[str, dict[str, Any], str]] = {}
-    for template in read_gallery(folder).templates:  # a broken one fails its own cells
+    templates = (t for folder in sorted(folders) for t in read_gallery(folder).templates)
+    for template in templates:  # a broken one fails its own cells
         meta = template.recipe.metadata
         where = f"template {template.path.name}:"
         for slot, spec in meta.get("connections", {}).items():
@@ -112,7 +128,7 @@ def pytest_configure(config: pytest.Config) -> None:
     controller = config.getoption("numprocesses", None) and not hasattr(config, "workerinput")
     if nbval and not controller:
         workspace = SandboxWorkspace()
-        workspace.start()
+        workspace.start(notebook_folders(config))
         config.stash[_KEY] = workspace
 
 
