@@ -6,10 +6,11 @@ when the notebook's first cell runs, and the kernel inherits this process's envi
 nbval's cells are not pytest functions, so fixtures never run for them: the workspace is
 made in `pytest_configure` instead, before any kernel starts, and removed at the end.
 
-By hand, a slot's connection is the workspace's of the slot's name: it has one for every slot the notebooks nbval runs declare (`metadata.lpstudio.connections`), named
-after the slot and of its type, so a new template's nbval run needs no edit here. A
-LivePerson or Shopify slot points at the sandbox, a CSV slot at the file the template ships
-named after it (`customers.csv` for `customers`, listed in its `files`), else at a new one.
+By hand, a slot's connection is the workspace's of the slot's name: it has one for every
+slot the notebooks nbval runs declare (`metadata.lpstudio.connections`), of the slot's type,
+so a new template's nbval run needs no edit here. A LivePerson or Shopify slot points at
+the sandbox, a CSV slot at the file its template ships named after it (`customers.csv` for
+`customers`, listed in its `files`), else at a new one.
 
 It sits above templates/, which the wheel installs as lpstudio/templates: a package user
 has no pytest, and the gallery copies only notebooks and the files they list.
