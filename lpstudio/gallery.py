@@ -1,7 +1,9 @@
 """The gallery: template recipes that users copy into their projects ("Try recipe").
 
-Templates live in `notebooks/templates/` (packaged as `lpstudio/templates`), are read-only,
-and may carry data files listed in `metadata.lpstudio.files` that travel with the copy.
+Templates live in `notebooks/templates/` (packaged as `lpstudio/templates`; `$LPSTUDIO_TEMPLATES`
+names another folder), are read-only, and may carry data files listed in
+`metadata.lpstudio.files` that travel with the copy. Each template is read on its own: one
+that is broken is reported with its error, and leaves the others listed and tried.
 """
 
 from __future__ import annotations
@@ -20,15 +22,22 @@ from typing import Any
 
 import nbformat
 
-from .errors import InputError, NotFoundError, RecipeError
+from .errors import InputError, LpstudioError, NotFoundError, RecipeError
 from .recipe import Recipe
 from .workspace import Workspace, runtime_folder
 
 DEFAULT_GROUP = "LivePerson Proactive Recipe Templates"
 
+#: Names a templates folder in place of lpstudio's own: a template author's, checked there
+#: before it is added, and a test's.
+TEMPLATES_VAR = "LPSTUDIO_TEMPLATES"
+
 
 def templates_dir() -> Path:
-    """The packaged templates, or the repository's when running from a checkout."""
+    """`$LPSTUDIO_TEMPLATES`, else the packaged templates, else the repository's when running
+    from a checkout."""
+    if os.environ.get(TEMPLATES_VAR):
+        return Path(os.environ[TEMPLATES_VAR])
     packaged = Path(__file__).parent / "templates"
     if packaged.is_dir():
         return packaged
@@ -56,20 +65,61 @@ class Template:
         }
 
 
-def list_templates(folder: Path | None = None) -> list[Template]:
-    folder = folder or templates_dir()
-    found = []
-    for path in sorted(folder.glob("*.ipynb")):
-        found.append(Template(path.stem, path, Recipe.load(path, f"templates/{path.name}")))
-    return found
+@dataclass(frozen=True)
+class BrokenTemplate:
+    """A template the gallery cannot offer, with why: its file, the field and the fix."""
+
+    name: str
+    path: Path
+    error: LpstudioError
+
+    def describe(self) -> dict[str, Any]:
+        """As `GET /connectors` says a broken connector: its name and its error's fields."""
+        return {"name": self.name, "file": _file(self.path), **self.error.to_dict()}
+
+
+@dataclass(frozen=True)
+class Gallery:
+    """The templates that can be tried, and the broken ones beside them."""
+
+    templates: list[Template]
+    broken: list[BrokenTemplate]
+
+    def describe(self) -> dict[str, Any]:
+        """The shape of `GET /gallery` and `lpstudio gallery --json`."""
+        return {
+            "templates": [t.describe() for t in self.templates],
+            "broken": [b.describe() for b in self.broken],
+        }
+
+
+def _file(path: Path) -> str:
+    return f"templates/{path.name}"
+
+
+def _load(path: Path) -> Template:
+    return Template(path.stem, path, Recipe.load(path, _file(path)))
+
+
+def read_gallery(folder: Path | None = None) -> Gallery:
+    """Every template, each read on its own: an author's typo in one (a bad cron or time
+    zone) took every card and every Try down with it."""
+    gallery = Gallery([], [])
+    for path in sorted((folder or templates_dir()).glob("*.ipynb")):
+        try:
+            gallery.templates.append(_load(path))
+        except LpstudioError as exc:
+            gallery.broken.append(BrokenTemplate(path.stem, path, exc))
+    return gallery
 
 
 def find_template(name: str, folder: Path | None = None) -> Template:
-    templates = list_templates(folder)
-    for template in templates:
-        if template.name == name or template.path.name == name:
-            return template
-    known = ", ".join(t.name for t in templates)
+    """The template `name`, the only one read: a broken one is refused with its own error."""
+    paths = sorted((folder or templates_dir()).glob("*.ipynb"))
+    for path in paths:
+        if name in (path.stem, path.name):
+            return _load(path)
+    known = ", ".join(path.stem for path in paths)
     raise NotFoundError(
         f"no template named {name!r}; templates: {known}",
         field="template",

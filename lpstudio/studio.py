@@ -51,7 +51,7 @@ from .errors import (
 )
 from .executor import Executor, executor_for
 from .failures import after_end, after_failure
-from .gallery import Template, copy_template, find_template, list_templates, trying
+from .gallery import Gallery, copy_template, find_template, read_gallery, trying
 from .handoff_fit import check_run_fit, check_saved_fit
 from .idempotency import IdempotentCalls
 from .jobviews import LISTED_COLUMNS, CancelOutcome, listed_job
@@ -2447,8 +2447,8 @@ class Studio:
 
     # -- gallery ---------------------------------------------------------------------------
 
-    def templates(self) -> list[Template]:
-        return list_templates()
+    def gallery(self) -> Gallery:
+        return read_gallery()
 
     def try_template(self, name: str, project: str, new_name: str | None = None) -> Path:
         """Copies a template into a project folder; returns the new recipe's path.

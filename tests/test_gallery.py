@@ -29,7 +29,7 @@ from .servers import serving
 def test_gallery_lists_the_templates_by_group() -> None:
     listed = CliRunner().invoke(main, ["gallery", "--json"])
     assert listed.exit_code == 0, listed.output
-    cards = {card["name"]: card for card in json.loads(listed.stdout)}
+    cards = {card["name"]: card for card in json.loads(listed.stdout)["templates"]}
     card = cards["payment_reminder"]
     assert card["group"] == "LivePerson Proactive Recipe Templates"
     assert card["title"] == "Proactive payment reminder"

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import nbformat
 import pytest
 from jupyter_client import KernelManager
 
@@ -215,3 +216,17 @@ def test_a_connector_edited_by_hand_counts_from_the_next_call(sandbox_ws: Path) 
         (connectors / "acme.py").write_text(ACME.format(title="Acme two, edited"))
         outputs, error = cell('lp.connection("acme").connection.connector.title')
         assert error is None and "Acme two, edited" in shown(outputs), outputs
+
+
+def test_a_template_s_missing_connection_is_told_with_its_slot_s_type(ws: Path) -> None:
+    """A template opened outside projects/ names its connections by its slots: the fix to
+    create one left `--type TYPE` unfilled, though the slot declares its type."""
+    notebook = ws / "birthday.ipynb"
+    metadata = {"title": "Birthday", "connections": {"customers": {"type": "csv_file"}}}
+    nb = nbformat.v4.new_notebook(metadata={"lpstudio": metadata})
+    nbformat.write(nb, notebook)
+    with kernel_for(notebook) as cell:
+        _, error = cell('lp.connection("customers")')
+    assert error is not None and error["ename"] == "InputError"
+    assert "has no connection 'customers'" in error["evalue"]
+    assert "`lpstudio connections add customers --type csv_file --field ...`" in error["evalue"]

@@ -173,15 +173,17 @@ def _echo_recipe(row: dict[str, Any]) -> None:
 @click.pass_context
 @handles_errors
 def gallery(ctx: click.Context, workspace: Path | None, as_json: bool) -> None:
-    """List the template recipes of the gallery (the same in every workspace)."""
+    """List the template recipes of the gallery (the same in every workspace), and on
+    stderr each broken one with its error."""
     if ctx.invoked_subcommand is not None:
         return
-    from ..gallery import list_templates
+    from ..gallery import read_gallery
 
-    cards = [template.describe() for template in list_templates()]
+    found = read_gallery()
     if as_json:
-        _emit(cards)
+        _emit(found.describe())
         return
+    cards = [template.describe() for template in found.templates]
     group = None
     for card in cards:
         if card["group"] != group:
@@ -191,6 +193,8 @@ def gallery(ctx: click.Context, workspace: Path | None, as_json: bool) -> None:
         click.echo(
             f"  {cell(card['name'], 28)} {cell(card['trigger'], 9)} {card['title']} ({connectors})"
         )
+    for broken in found.broken:
+        click.echo(f"lpstudio: template {broken.name} cannot be tried: {broken.error}", err=True)
 
 
 @gallery.command("try")

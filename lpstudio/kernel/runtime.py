@@ -8,6 +8,7 @@ hand in JupyterLab, nbval) the connection is looked up in the workspace found fr
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -854,6 +855,22 @@ def notebook_workspace(notebook: str | None) -> Workspace:
     return Workspace.find(around=Path(notebook).parent if notebook else None)
 
 
+def _declared_type(slot: str) -> str | None:
+    """The connector type the notebook this kernel runs declares for `slot`, when it is no
+    recipe of the workspace (a template opened from the gallery's folder): what the fix of
+    its missing connection gives as the type (as a shell word). None when no notebook or
+    no such slot."""
+    notebook = notebook_path()
+    if not notebook:
+        return None
+    try:
+        nb = json.loads(Path(notebook).read_text("utf-8"))
+        type_ = nb["metadata"]["lpstudio"]["connections"][slot]["type"]
+    except (OSError, UnicodeDecodeError, ValueError, LookupError, TypeError):
+        return None
+    return word(type_) if isinstance(type_, str) and type_ else None
+
+
 def _interactive(slot: str) -> tuple[str, str, dict[str, Any], str | None]:
     """Outside a job: the workspace's connection bound to this slot by the recipe's settings,
     else the one named like the slot, else the only one of the slot's connector type. In a
@@ -885,7 +902,8 @@ def _interactive(slot: str) -> tuple[str, str, dict[str, Any], str | None]:
                 f"workspace {workspace.root} has no connection '{slot}' (its connections: {names})",
                 field="connections",
                 fix="give the name of one of them, or create it with "
-                f"`lpstudio connections add {slot} --type TYPE --field ...`",
+                f"`lpstudio connections add {slot} --type {_declared_type(slot) or 'TYPE'} "
+                "--field ...`",
             )
         spec = (slots or {}).get(slot, {})
         named = recipe.name if recipe else None  # a notebook that is no recipe names none

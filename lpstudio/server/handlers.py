@@ -1255,8 +1255,8 @@ class JobCancelHandler(JobRouteHandler):
 class GalleryHandler(UserHandler):
     @web.authenticated
     async def get(self) -> None:
-        templates = await self.blocking(self.studio.templates)
-        self.answer({"templates": [t.describe() for t in templates]})
+        gallery = await self.blocking(self.studio.gallery)
+        self.answer(gallery.describe())
 
 
 class GalleryTryHandler(UserHandler):

@@ -508,8 +508,8 @@ ROUTES: tuple[Route, ...] = (
         Operation(
             "GET",
             "listTemplates",
-            "The gallery's templates",
-            answer=s.list_of("templates", s.ANY_OBJECT),
+            "The gallery's templates, and each broken one with its error",
+            answer=s.GALLERY,
         ),
         tag="gallery",
     ),

@@ -434,6 +434,34 @@ PACKAGE_IMPORTED: dict[str, Any] = {
 }
 
 
+#: `GET /gallery`: the templates that can be tried, and beside them each broken one with
+#: its error, which a Try of it answers too (the others are listed and tried as before).
+GALLERY: dict[str, Any] = {
+    "type": "object",
+    "required": ["templates", "broken"],
+    "properties": {
+        "templates": {"type": "array", "items": ANY_OBJECT},
+        "broken": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["name", "file", "code", "message", "field", "fix"],
+                "properties": {
+                    "name": {"type": "string", "description": "the template's name"},
+                    "file": {"type": "string", "description": "as `templates/NAME.ipynb`"},
+                    "code": {"type": "string"},
+                    "message": {"type": "string"},
+                    "field": {"type": ["string", "null"]},
+                    "fix": {"type": ["string", "null"]},
+                },
+            },
+            "description": "each template that cannot be tried (a bad cron or time zone, "
+            "say), with the error a Try of it is refused with",
+        },
+    },
+}
+
+
 def list_of(key: str, item: dict[str, Any]) -> dict[str, Any]:
     return {
         "type": "object",

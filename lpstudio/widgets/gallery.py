@@ -2,8 +2,10 @@
 
 "Try recipe" copies the template into a project folder through `Studio.try_template`,
 which checks the folder and the name before writing anything; its error (with the fix)
-is shown under the form. Creating a recipe needs the REST API's "build" permission (as
-`POST /gallery/try`): an operator sees the cards with Try recipe disabled, and why.
+is shown under the form. A broken template is a card that cannot be tried, showing its
+error and fix; the others are offered as ever. Creating a recipe needs the REST API's
+"build" permission (as `POST /gallery/try`): an operator sees the cards with Try recipe
+disabled, and why.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from ..studio import API_PATH, under_base_url
 from .common import esc, lab_text, message, notebook_link, refusal, studio_argument
 
 if TYPE_CHECKING:
-    from ..gallery import Template
+    from ..gallery import BrokenTemplate, Template
     from ..studio import Studio
 
 HIDDEN, SHOWN = "none", "flex"
@@ -131,13 +133,26 @@ class TemplateCard(widgets.VBox):
         return path
 
 
+def broken_card(broken: BrokenTemplate) -> widgets.HTML:
+    """A template that cannot be tried: its file, and its error with the fix."""
+    return widgets.HTML(
+        f'<h4 style="margin:0.2em 0">{esc(broken.name)}</h4>'
+        + message(f"{broken.describe()['file']} cannot be tried", "warning")
+        + message(lab_text(str(broken.error)), "error"),
+        layout=widgets.Layout(border="1px solid #ddd", padding="0.5em", margin="0.3em 0"),
+    )
+
+
 class GalleryView(widgets.VBox):
-    """Every gallery template as a card; `cards` maps template names to their cards, and
-    `notice` says why Try recipe is disabled, for a role that may not create recipes."""
+    """Every gallery template as a card; `cards` maps template names to their cards,
+    `broken` the names of those that cannot be tried to theirs (their errors, at the end),
+    and `notice` says why Try recipe is disabled, for a role that may not create recipes."""
 
     def __init__(self, studio: Studio) -> None:
         self.studio = studio_argument(studio, "GalleryView(studio)")
-        self.cards = {t.name: TemplateCard(studio, t) for t in studio.templates()}
+        gallery = studio.gallery()
+        self.cards = {t.name: TemplateCard(studio, t) for t in gallery.templates}
+        self.broken = {b.name: broken_card(b) for b in gallery.broken}
         groups: dict[str, list[TemplateCard]] = {}
         for card in self.cards.values():
             groups.setdefault(card.info["group"], []).append(card)
@@ -146,4 +161,6 @@ class GalleryView(widgets.VBox):
         children: list[widgets.Widget] = [self.notice]
         for group, cards in groups.items():
             children += [widgets.HTML(f"<h3>{esc(group)}</h3>"), *cards]
+        if self.broken:
+            children += [widgets.HTML("<h3>Cannot be tried</h3>"), *self.broken.values()]
         super().__init__(children)

@@ -30,6 +30,20 @@ export interface Template {
   files: string[];
 }
 
+/** A template that cannot be tried (a bad cron or time zone, say): its error names the field
+ * and the fix, as a Try of it is refused. */
+export interface BrokenTemplate extends Problem {
+  name: string;
+  /** its notebook, as `templates/NAME.ipynb` */
+  file: string;
+}
+
+/** `GET gallery`: the templates to try, and the broken ones beside them. */
+export interface Gallery {
+  templates: Template[];
+  broken: BrokenTemplate[];
+}
+
 export interface JsonSchema {
   type?: string | string[];
   title?: string;
@@ -401,7 +415,7 @@ export const api = {
   /** The gallery pop-up stays away for the calling user in this workspace. */
   dismissGalleryPopup: () => call<Me>('POST', 'me/gallery-popup', {}),
 
-  gallery: async () => (await call<{ templates: Template[] }>('GET', 'gallery')).templates,
+  gallery: () => call<Gallery>('GET', 'gallery'),
   tryTemplate: (template: string, project: string, name?: string) =>
     call<RecipeDetail>('POST', 'gallery/try', name ? { template, project, name } : { template, project }),
 

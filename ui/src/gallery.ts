@@ -6,7 +6,7 @@ import { Dialog, Notification, showDialog } from '@jupyterlab/apputils';
 import { extensionIcon } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 
-import { api, Template } from './api';
+import { api, ApiError, BrokenTemplate, Template } from './api';
 import { StudioContext } from './context';
 import { button, el, errorBox, fill, holdFieldFocus } from './dom';
 import { refusedIn } from './fixes';
@@ -92,8 +92,8 @@ export class GalleryPanel extends Widget {
 
   async refresh(): Promise<void> {
     try {
-      const templates = await api.gallery();
-      fill(this.cards, ...templates.map(t => this.card(t)));
+      const { templates, broken } = await api.gallery();
+      fill(this.cards, ...templates.map(t => this.card(t)), ...broken.map(brokenCard));
       this.cards.dataset.loaded = 'true';
     } catch (err) {
       fill(this.cards, errorBox(err));
@@ -121,6 +121,17 @@ export class GalleryPanel extends Widget {
   }
 
   private cards = el('div', { cls: 'lps-cards' });
+}
+
+/** A template that cannot be tried: its file and its error with the fix, and no Try. */
+function brokenCard(b: BrokenTemplate): HTMLElement {
+  return el(
+    'div',
+    { cls: 'lps-card lps-card-broken', attrs: { 'data-template': b.name } },
+    el('h3', { cls: 'lps-card-title', text: b.name }),
+    el('p', { cls: 'lps-card-description', text: `${b.file} cannot be tried` }),
+    errorBox(new ApiError(400, b.code, b.message, b.field, b.fix))
+  );
 }
 
 /** The gallery as a pop-up, once its cards are shown; resolves once the user closed it. */

@@ -192,7 +192,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     palette?.addItem({ command: CommandIDs.recipes, category: CATEGORY });
     if (me.can.build && launcher) {
       api.gallery().then(
-        templates =>
+        ({ templates }) =>
           templates.forEach((t, i) =>
             launcher.add({
               command: CommandIDs.tryTemplate,
