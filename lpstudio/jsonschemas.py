@@ -406,3 +406,27 @@ def dangling_reference(schema: Any) -> Reference | None:
         except Unresolvable:
             return reference
     return None
+
+
+def schema_keywords(
+    schema: Any, path: tuple[Any, ...] = ()
+) -> Iterator[tuple[tuple[Any, ...], str]]:
+    """Each keyword of a JSON Schema and of its subschemas, with the path to the object
+    holding it: subschemas as `referencing` finds them for 2020-12 (under `properties`,
+    `items`, `allOf`...), not data (`examples`, `enum`) nor the values of unknown keywords,
+    which no validator reads. `schema` must be JSON Schema (`check_schema`) already."""
+    if not isinstance(schema, dict):
+        return
+    for key in schema:
+        yield path, key
+    # `subresources_of` gives the subschemas themselves, not where they are: found by identity.
+    children = {id(child) for child in DRAFT202012.subresources_of(schema)}
+    for key, value in schema.items():
+        if id(value) in children:
+            yield from schema_keywords(value, (*path, key))
+            continue
+        inner = enumerate(value) if isinstance(value, list) else ()
+        inner = value.items() if isinstance(value, dict) else inner
+        for part, item in inner:
+            if id(item) in children:
+                yield from schema_keywords(item, (*path, key, part))

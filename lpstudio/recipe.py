@@ -28,7 +28,7 @@ from jsonschema_specifications import REGISTRY as SPECIFICATIONS
 from . import strictjson
 from .connections import NAME_PATTERN, NAME_SAID
 from .errors import InputError, LpstudioError, NotFoundError, RecipeError, word
-from .jsonschemas import PATTERN_SAID, dangling_reference, said_in_json
+from .jsonschemas import PATTERN_SAID, dangling_reference, said_in_json, schema_keywords
 from .parameters import Parameter, build_schema, inspect_parameters
 
 if TYPE_CHECKING:
@@ -191,6 +191,8 @@ METADATA_SCHEMA: dict[str, Any] = {
                 "type": "object",
                 "required": ["type"],
                 "properties": {"type": {"type": "string"}, "label": {"type": "string"}},
+                # A misspelt `lable` would leave the slot unlabelled without a word.
+                "additionalProperties": False,
             },
         },
         "parameters": {
@@ -264,22 +266,35 @@ _LPSTUDIO_KEYWORDS = (
     "x-object-field",
     PATTERN_SAID,
 )
-_SCHEMA_EXAMPLE = (
-    '"input_schema": {"type": "object", "required": ["phone"], '
-    '"properties": {"phone": {"type": "string"}}}'
-)
+#: An example of each JSON Schema a recipe's metadata holds, by its key.
+_SCHEMA_EXAMPLES = {
+    "input_schema": '"input_schema": {"type": "object", "required": ["phone"], '
+    '"properties": {"phone": {"type": "string"}}}',
+    "response_schema": '"response_schema": {"type": "object", "required": ["status"], '
+    '"properties": {"status": {"type": "string"}}}',
+    "record": '"record": {"type": "object", "properties": {"first_name": {"type": "string"}}, '
+    '"additionalProperties": false, "examples": [{"first_name": "Maria"}]}',
+}
+_2020_12 = "https://json-schema.org/draft/2020-12/"
 
 
 @lru_cache(maxsize=1)
-def _refinement_keywords() -> frozenset[str]:
-    """The keywords a parameter's refinement may use: JSON Schema 2020-12's, as the
-    vocabularies its meta-schema is made of list them (validation, applicators, annotations
-    such as `title` and `examples`, `format`, core's `$ref`...), and `_LPSTUDIO_KEYWORDS`."""
-    base = "https://json-schema.org/draft/2020-12/"
-    vocabularies = SPECIFICATIONS.contents(f"{base}schema")["allOf"]
+def _known_keywords() -> frozenset[str]:
+    """The keywords a recipe's JSON Schemas (refinements, trigger schemas, `record`) may
+    use: JSON Schema 2020-12's, as the vocabularies its meta-schema is made of list them
+    (validation, applicators, annotations such as `title` and `examples`, `format`, core's
+    `$ref`...), and `_LPSTUDIO_KEYWORDS`."""
+    vocabularies = SPECIFICATIONS.contents(f"{_2020_12}schema")["allOf"]
     return frozenset(_LPSTUDIO_KEYWORDS).union(
-        *(SPECIFICATIONS.contents(base + part["$ref"])["properties"] for part in vocabularies)
+        *(SPECIFICATIONS.contents(_2020_12 + part["$ref"])["properties"] for part in vocabularies)
     )
+
+
+def _replaced_keywords() -> dict[str, str]:
+    """Older drafts' keywords that 2020-12 replaced (`definitions`), with the meta-schema's
+    own words for what replaces each: 2020-12 validators no longer apply them."""
+    older = SPECIFICATIONS.contents(f"{_2020_12}schema")["properties"]
+    return {keyword: str(spec.get("$comment", "")) for keyword, spec in older.items()}
 
 
 @lru_cache(maxsize=8)
@@ -529,6 +544,7 @@ class Recipe:
                 fix="refine only names assigned in the parameters cell: "
                 + ", ".join(sorted(self.parameters)),
             )
+        self._check_record()  # before the refinements: the built schema reads it
         self._check_refinements()
         self._check_picklists()
         self._check_connector_types()
@@ -552,7 +568,9 @@ class Recipe:
         if path[:1] == ["parameters"]:
             example = _PARAMETERS_EXAMPLE
         elif path[:2] in (["trigger", "input_schema"], ["trigger", "response_schema"]):
-            example = _SCHEMA_EXAMPLE
+            example = _SCHEMA_EXAMPLES[path[1]]
+        elif path[:1] == ["record"]:
+            example = _SCHEMA_EXAMPLES["record"]
         raise RecipeError(
             f"recipe {self.name}: {where} is {json.dumps(number)}, not a finite number",
             field=where,
@@ -574,11 +592,27 @@ class Recipe:
                 fix=f"rename the slot in {where}, and where the recipe names it, with "
                 f"{NAME_SAID}, e.g. crm",
             )
+        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            return self._unknown_key(where, error)
         return RecipeError(
             f"recipe {self.name}: {where} is invalid: {said_in_json(error)}",
             field=where,
             fix=f"correct {where} in the notebook metadata "
             f"(example: {_example_of(error.absolute_path)})",
+        )
+
+    def _unknown_key(self, where: str, error: jsonschema.ValidationError) -> RecipeError:
+        """The refusal of a key lpstudio does not read (a slot's `lable`, `retries.intervall`),
+        with the one it may be a misspelling of: it would be ignored without a word."""
+        keys = list(error.schema.get("properties", {}))
+        key = next(str(k) for k in error.instance if k not in keys)
+        close = difflib.get_close_matches(key, keys, n=1)
+        change = f"rename '{key}' to '{close[0]}'" if close else f"remove '{key}'"
+        return RecipeError(
+            f"recipe {self.name}: {where} has '{key}', which lpstudio does not read (it would "
+            "be ignored)",
+            field=f"{where}.{key}",
+            fix=f"{change} in {where}; its keys are {', '.join(keys)}",
         )
 
     def _unknown_trigger_key(self, key: str) -> RecipeError:
@@ -788,32 +822,42 @@ class Recipe:
         or a `pattern` that is not a regular expression would otherwise break every check of
         a value, at run time; and a keyword none applies (`minimun`) would refine nothing
         without a word."""
-        known = _refinement_keywords()
-        for name, spec in self.metadata.get("parameters", {}).items():
-            for keyword in spec:
-                if keyword not in known:
-                    raise self._unknown_keyword(name, keyword, known)
         # In the built schema the refinement sits at properties.<name>.<keyword>...
         self._check_json_schema(
             self.schema, "metadata.lpstudio.parameters", _PARAMETERS_EXAMPLE, skip=1
         )
+        for name, spec in self.metadata.get("parameters", {}).items():
+            self._check_keywords(spec, f"metadata.lpstudio.parameters.{name}", "a refinement")
 
-    def _unknown_keyword(self, name: str, keyword: str, known: frozenset[str]) -> RecipeError:
-        """The refusal of a refinement keyword that is no JSON Schema keyword lpstudio
-        applies, with the one it may be a misspelling of."""
-        where = f"metadata.lpstudio.parameters.{name}"
-        close = difflib.get_close_matches(keyword, sorted(known), n=1)
-        change = (
-            f"rename '{keyword}' to '{close[0]}' in {where}"
-            if close
-            else f"remove '{keyword}' from {where}"
-        )
+    def _check_keywords(self, schema: Any, where: str, what: str) -> None:
+        """Refuses a keyword of `schema` (found at `where` in the notebook metadata), or of
+        one of its subschemas, that is no JSON Schema keyword lpstudio applies: the
+        meta-schema allows any, so a misspelt `requried` or `patern` would check nothing
+        without a word, and a callable would take the calls it was meant to refuse."""
+        known = _known_keywords()
+        for path, keyword in schema_keywords(schema):
+            if keyword not in known:
+                raise self._unknown_keyword(".".join([where, *map(str, path)]), keyword, what)
+
+    def _unknown_keyword(self, where: str, keyword: str, what: str) -> RecipeError:
+        """The refusal of a keyword at `where` that is no JSON Schema keyword lpstudio
+        applies, with the one it may be a misspelling of, or what replaced it since an
+        older draft (`definitions`: `$defs`)."""
+        replaced = _replaced_keywords().get(keyword)
+        close = difflib.get_close_matches(keyword, sorted(_known_keywords()), n=1)
+        if replaced is not None:
+            change = f"replace '{keyword}' in {where} ({replaced})"
+        elif close:
+            change = f"rename '{keyword}' to '{close[0]}' in {where}"
+        else:
+            change = f"remove '{keyword}' from {where}"
         return RecipeError(
             f"recipe {self.name}: {where}.{keyword} is no JSON Schema keyword lpstudio "
             "applies (it would be ignored)",
             field=f"{where}.{keyword}",
-            fix=f"{change}; a refinement takes JSON Schema 2020-12's keywords (such as "
-            f"minimum, maxLength, pattern, enum) and lpstudio's {', '.join(_LPSTUDIO_KEYWORDS)}",
+            fix=f"{change}; {what} takes JSON Schema 2020-12's keywords (such as minimum, "
+            "maxLength, pattern, enum, required, properties) and lpstudio's "
+            + ", ".join(_LPSTUDIO_KEYWORDS),
         )
 
     def _check_picklists(self) -> None:
@@ -860,7 +904,17 @@ class Recipe:
         trigger = self.metadata.get("trigger", {})
         for key in ("input_schema", "response_schema"):
             where = f"metadata.lpstudio.trigger.{key}"
-            self._check_json_schema(trigger.get(key, {}), where, _SCHEMA_EXAMPLE)
+            self._check_json_schema(trigger.get(key, {}), where, _SCHEMA_EXAMPLES[key])
+            self._check_keywords(trigger.get(key, {}), where, f"a trigger's {key}")
+
+    def _check_record(self) -> None:
+        """The record that templates render over must be JSON Schema too: its fields are
+        the placeholders and the `x-object-field` choices, and a misspelt
+        `additionalProperty` left it open, so that none of them was checked."""
+        record = self.metadata.get("record", {})
+        where = "metadata.lpstudio.record"
+        self._check_json_schema(record, where, _SCHEMA_EXAMPLES["record"])
+        self._check_keywords(record, where, "a record")
 
     def _check_json_schema(
         self, schema: dict[str, Any], where: str, example: str, skip: int = 0
@@ -897,6 +951,14 @@ class Recipe:
         from .scheduler import validate_cron  # here: the scheduler imports this module
 
         trigger = self.metadata.get("trigger", {})
+        if "cron" not in trigger:
+            raise RecipeError(
+                f"recipe {self.name}: metadata.lpstudio.trigger has no cron: a schedule "
+                "trigger fires when its cron expression says",
+                field=f"{TRIGGER_FIELD}cron",
+                fix=f"add a cron to {TRIGGER_FIELD[:-1]} in the notebook metadata "
+                f"(example: {_example_of(['trigger'])})",
+            )
         try:
             validate_cron(trigger.get("cron", ""), trigger.get("timezone", "UTC"))
         except InputError as exc:
