@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import ast
 import copy
+import io
 import json
 import posixpath
 import re
 import shlex
+import tokenize
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -122,6 +124,10 @@ class Parameter:
     #: Declared with no value (`days: int`): only papermill's injection assigns it, so a job
     #: needs one given or saved (`check_required`).
     required: bool = False
+    #: A comment inside the value of a parameter with no help (`{"1": "Hi"  # variable 1`),
+    #: and its line in the cell: the help its author meant, which no form would show, so
+    #: the recipe is refused.
+    stray_help: tuple[int, str] | None = None
 
     def schema(self) -> dict[str, Any]:
         schema: dict[str, Any] = {
@@ -294,6 +300,8 @@ class _Declared:
     annotation: str | None
     default: str | None
     help: str
+    #: A comment inside its value when it has no help, with its line (`Parameter.stray_help`).
+    stray_help: tuple[int, str] | None = None
 
 
 _TYPE_COMMENT = re.compile(r"type:\s*(?P<type>\S*)\s*(?P<help>.*)")
@@ -306,7 +314,8 @@ def _python_declarations(source: str) -> list[_Declared]:
     any line holding a second `=` (`"https://x?a=b"`, a help text saying `0 = today`), every
     `str | None` annotation, and does not notice a syntax error, so those parameters would
     be unknown to the CLI and the form. Its conventions are kept: the help is the comment
-    ending the assignment's last line, and `# type: int` is read as an annotation. An
+    ending the assignment's last line (else the comment lines directly above it, as
+    notebooks often write it), and `# type: int` is read as an annotation. An
     annotation alone (`days: int`) declares a parameter with no default, which papermill
     injects as it does any (`-p days 3`); one after an assignment of its name changes nothing.
     A cell that is not valid Python raises SyntaxError.
@@ -323,7 +332,7 @@ def _python_declarations(source: str) -> list[_Declared]:
             tree = ast.parse(source)
         except SyntaxError:
             raise error from None
-    lines = source.splitlines()
+    lines, comments = source.splitlines(), _comments(source)
     found: list[_Declared] = []
     for node in tree.body:
         if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
@@ -346,8 +355,31 @@ def _python_declarations(source: str) -> list[_Declared]:
         typed = _TYPE_COMMENT.fullmatch(comment)
         if typed and annotation is None and not typed.group("type").startswith("ignore"):
             annotation, comment = typed.group("type"), typed.group("help")
-        found.append(_Declared(name, annotation, default, comment.strip()))
+        comment = comment.strip() or _comment_above(comments, node.lineno)
+        inside = range(node.lineno, node.end_lineno or node.lineno)
+        stray = next(((n, comments[n][1]) for n in inside if n in comments), None)
+        found.append(_Declared(name, annotation, default, comment, None if comment else stray))
     return found
+
+
+def _comments(source: str) -> dict[int, tuple[bool, str]]:
+    """The cell's comments by line (counted from 1): whether each is a line of its own, and
+    its text without `#`. Python's tokenizer tells them from a `#` in a string."""
+    found: dict[int, tuple[bool, str]] = {}
+    readline = io.StringIO(source).readline
+    for token in tokenize.generate_tokens(readline):
+        if token.type == tokenize.COMMENT:
+            alone = not token.line[: token.start[1]].strip()
+            found[token.start[0]] = (alone, token.string[1:].strip())
+    return found
+
+
+def _comment_above(comments: dict[int, tuple[bool, str]], line: int) -> str:
+    """The help written on comment lines of their own directly above `line`, joined."""
+    above: list[str] = []
+    while comments.get(line - 1 - len(above), (False, ""))[0]:
+        above.insert(0, comments[line - 1 - len(above)][1])
+    return " ".join(text for text in above if text)
 
 
 def _is_python(nb: Any) -> bool:
@@ -462,6 +494,7 @@ def inspect_parameters(nb: Any) -> dict[str, Parameter]:
             default=default,
             has_default=has_default,
             help=raw.help.strip(),
+            stray_help=raw.stray_help,
             format=form,
             enum=read.enum,
             unchecked=raw.annotation if python and not read.checked else None,
