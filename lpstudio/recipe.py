@@ -623,12 +623,12 @@ class Recipe:
         keys = list(error.schema.get("properties", {}))
         key = next(str(k) for k in error.instance if k not in keys)
         close = difflib.get_close_matches(key, keys, n=1)
-        change = f"rename '{key}' to '{close[0]}'" if close else f"remove '{key}'"
+        change = f"rename '{key}' to '{close[0]}' in" if close else f"remove '{key}' from"
         return RecipeError(
             f"recipe {self.name}: {where} has '{key}', which lpstudio does not read (it would "
             "be ignored)",
             field=f"{where}.{key}",
-            fix=f"{change} in {where}; its keys are {', '.join(keys)}",
+            fix=f"{change} {where}; its keys are {', '.join(keys)}",
         )
 
     def _unknown_trigger_key(self, key: str) -> RecipeError:
@@ -838,10 +838,11 @@ class Recipe:
         or a `pattern` that is not a regular expression would otherwise break every check of
         a value, at run time; and a keyword none applies (`minimun`) would refine nothing
         without a word."""
-        # In the built schema the refinement sits at properties.<name>.<keyword>...
-        self._check_json_schema(
-            self.schema, "metadata.lpstudio.parameters", _PARAMETERS_EXAMPLE, skip=1
-        )
+        # In the built schema the refinement sits at properties.<name>.<keyword>... The
+        # record it holds is checked as a document of its own (`_check_record`): its `$ref`s
+        # lead into its own `$defs`, not the built schema's.
+        built = {key: value for key, value in self.schema.items() if key != "x-record"}
+        self._check_json_schema(built, "metadata.lpstudio.parameters", _PARAMETERS_EXAMPLE, skip=1)
         for name, spec in self.metadata.get("parameters", {}).items():
             self._check_keywords(spec, f"metadata.lpstudio.parameters.{name}", "a refinement")
 

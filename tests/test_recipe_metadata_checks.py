@@ -496,3 +496,168 @@ def test_a_trigger_schema_that_is_no_json_schema_is_refused_in_json_terms(
         assert (error["field"], error["message"]) == (field, message), (command, error)
         assert error["fix"].startswith(f"correct {field} in the notebook metadata (example: ")
     assert job_rows(ws) == 0
+
+
+# -- a misspelt keyword of a trigger's schema or of the record --------------------------------
+
+PHONE = {"type": "object", "properties": {"phone": {"type": "string"}}}
+
+
+@pytest.mark.parametrize(
+    ("metadata", "at", "meant"),
+    [
+        (
+            {
+                "trigger": {
+                    "kind": "callable",
+                    "path": "bday",
+                    "input_schema": {**PHONE, "requried": ["phone"]},
+                }
+            },
+            "trigger.input_schema.requried",
+            "rename 'requried' to 'required'",
+        ),
+        (
+            {
+                "trigger": {
+                    "kind": "callable",
+                    "path": "bday",
+                    "input_schema": {"properties": {"phone": {"type": "string", "patern": "^[+]"}}},
+                }
+            },
+            "trigger.input_schema.properties.phone.patern",
+            "rename 'patern' to 'pattern'",
+        ),
+        (
+            {
+                "trigger": {
+                    "kind": "callable",
+                    "path": "bday",
+                    "response_schema": {"requird": ["ok"]},
+                }
+            },
+            "trigger.response_schema.requird",
+            "rename 'requird' to 'required'",
+        ),
+        (
+            {
+                "trigger": {
+                    "kind": "webhook",
+                    "connection": "hook",
+                    "input_schema": {"items": {"minLenght": 1}},
+                }
+            },
+            "trigger.input_schema.items.minLenght",
+            "rename 'minLenght' to 'minLength'",
+        ),
+        (
+            {"record": {**PHONE, "additionalProperty": False}},
+            "record.additionalProperty",
+            "rename 'additionalProperty' to 'additionalProperties'",
+        ),
+        (
+            {"record": {**PHONE, "definitions": {"phone": {"type": "string"}}}},
+            "record.definitions",
+            '"definitions" has been replaced by "$defs"',
+        ),
+        (
+            {"record": {"$defs": {"phone": {"type": "string", "maxLenght": 16}}}},
+            "record.$defs.phone.maxLenght",
+            "rename 'maxLenght' to 'maxLength'",
+        ),
+    ],
+)
+def test_a_misspelt_keyword_of_a_trigger_schema_or_the_record_is_refused(
+    ws: Path, cli: Any, metadata: dict[str, Any], at: str, meant: str
+) -> None:
+    """JSON Schema's meta-schema takes any keyword, so `requried` and `patern` were ignored:
+    a callable took the calls it was meant to refuse, and a record meant closed stayed open,
+    as misspelt parameter refinements (`minimun`) are refused already."""
+    slots = {"hook": {"type": "http"}}
+    write_recipe(ws, "lab/x", metadata={"title": "x", "connections": slots, **metadata})
+    field = f"metadata.lpstudio.{at}"
+    problem = listed(cli)["lab/x.ipynb"]["problem"]
+    assert problem is not None and field in problem, problem
+    for command in (("run", "lab/x"), ("start", "lab/x")):
+        error = refused(cli, *command)
+        assert error["field"] == field, (command, error)
+        assert "is no JSON Schema keyword lpstudio applies" in error["message"], error
+        assert meant in error["fix"], error
+    assert job_rows(ws) == 0
+
+
+def test_a_schema_s_annotations_and_2020_12_keywords_are_taken(ws: Path, cli: Any) -> None:
+    """Annotations (`title`, `$comment`, `examples`, `default`, `deprecated`), `format`,
+    `$defs` and `$ref`, lpstudio's `x-pattern-said`, and data that looks like a typo
+    (an example holding `requried`) are what the schemas may hold."""
+    phone = {
+        "type": "string",
+        "pattern": "^[+][1-9][0-9]{6,14}$",
+        "x-pattern-said": "a phone number",
+        "description": "the customer's phone",
+        "examples": ["+14155550100"],
+    }
+    schema = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "Birthday",
+        "$comment": "what a bot sends",
+        "type": "object",
+        "required": ["phone"],
+        "additionalProperties": False,
+        "properties": {
+            "phone": {"$ref": "#/$defs/phone"},
+            "first_name": {"type": "string", "default": "friend", "deprecated": False},
+            "born": {"type": "string", "format": "date", "readOnly": True},
+            "tags": {"type": "array", "prefixItems": [{"enum": [{"requried": 1}]}]},
+        },
+        "$defs": {"phone": phone},
+        "examples": [{"phone": "+14155550100", "requried": True}],
+    }
+    trigger = {"kind": "callable", "path": "bday", "input_schema": schema}
+    write_recipe(ws, "lab/x", metadata={"title": "x", "trigger": trigger, "record": schema})
+    assert listed(cli)["lab/x.ipynb"]["problem"] is None
+
+
+def test_a_record_or_response_schema_that_is_no_json_schema_quotes_its_own_example(
+    ws: Path, cli: Any
+) -> None:
+    """The record was not checked at all (`"type": "objekt"` passed), and a bad
+    response_schema's fix quoted an input_schema example."""
+    write_recipe(ws, "lab/rec", metadata={"title": "x", "record": {"type": "objekt"}})
+    error = refused(cli, "run", "lab/rec")
+    assert error["field"] == "metadata.lpstudio.record.type", error
+    assert '"objekt" is not one of' in error["message"], error
+    assert '(example: "record": {"type": "object"' in error["fix"], error
+    trigger = {"kind": "callable", "path": "bday", "response_schema": {"type": "objekt"}}
+    write_recipe(ws, "lab/bot", metadata={"title": "x", "trigger": trigger})
+    error = refused(cli, "start", "lab/bot")
+    assert error["field"] == "metadata.lpstudio.trigger.response_schema.type", error
+    assert '(example: "response_schema": {' in error["fix"], error
+    assert "input_schema" not in error["fix"], error
+
+
+def test_a_slot_key_lpstudio_does_not_read_is_refused_naming_the_one_meant(
+    ws: Path, cli: Any
+) -> None:
+    """A slot's `lable` was ignored: the forms showed the slot with no label."""
+    slots = {"customers": {"type": "csv_file", "lable": "Customers CSV"}}
+    write_recipe(ws, "lab/x", metadata={"title": "x", "connections": slots})
+    error = refused(cli, "run", "lab/x")
+    assert error["field"] == "metadata.lpstudio.connections.customers.lable", error
+    assert "'lable', which lpstudio does not read" in error["message"], error
+    assert error["fix"].startswith(
+        "rename 'lable' to 'label' in metadata.lpstudio.connections.customers"
+    ), error
+    assert job_rows(ws) == 0
+
+
+def test_a_schedule_without_its_cron_is_said_to_lack_it(ws: Path, cli: Any) -> None:
+    """It was "cron '' is not a valid cron expression", of a cron nobody wrote."""
+    trigger = {"kind": "schedule", "timezone": "Europe/Paris"}
+    write_recipe(ws, "lab/x", metadata={"title": "x", "trigger": trigger})
+    error = refused(cli, "start", "lab/x")
+    assert error["field"] == "metadata.lpstudio.trigger.cron", error
+    assert "metadata.lpstudio.trigger has no cron" in error["message"], error
+    assert "''" not in error["message"], error
+    assert error["fix"].startswith("add a cron to metadata.lpstudio.trigger"), error
+    assert '"cron": "0 9 * * 1-5"' in error["fix"], error

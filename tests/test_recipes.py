@@ -389,7 +389,7 @@ def test_missing_parameters_cell_is_refused(ws: Path, cli) -> None:
         ({"title": "T", "retries": {"interval": 1e12}}, "metadata.lpstudio.retries.interval"),
         ({"title": "T", "trigger": {"kind": "sometimes"}}, "metadata.lpstudio.trigger.kind"),
         ({"description": "no title"}, "metadata.lpstudio"),
-        ({"title": "T", "colour": "red"}, "metadata.lpstudio"),
+        ({"title": "T", "colour": "red"}, "metadata.lpstudio.colour"),
         ({"title": "T", "parameters": {"y": {"minimum": 1}}}, "metadata.lpstudio.parameters"),
     ],
 )
@@ -421,7 +421,8 @@ def test_invalid_metadata_is_shown_an_example_of_its_own_key(ws: Path, cli) -> N
     )
     write_recipe(ws, "p/colour", metadata={"title": "T", "colour": "red"})
     other = json.loads(cli("run", "p/colour", "--json").stdout)["error"]
-    assert '"title": "My recipe"' in other["fix"]  # no key of its own: the whole metadata
+    # A key lpstudio does not read: its removal, and the keys it reads.
+    assert other["fix"].startswith("remove 'colour' from metadata.lpstudio; its keys are title,")
 
 
 def test_recipes_lists_by_project_with_trigger_and_problems(ws: Path, cli) -> None:
@@ -718,6 +719,74 @@ def test_parameters_papermill_cannot_read_are_read_as_python(ws: Path) -> None:
         "endpoint": "https://crm.example.com/leads?status=open",
         "channels": ["sms", "wa"],
     }
+
+
+# Help written where notebooks often write it: on the lines above the assignment.
+HELP_ABOVE = """\
+# LivePerson skill that answers
+skill: str = "sales"
+
+# Said when a record has no first name;
+# keep it short
+fallback_name = "friend"
+# Section: sending
+days: int = 3  # days ahead
+body_variables: dict = {
+    "1": "Hi {first_name}",  # the greeting
+}  # body variables 1, 2...
+"""
+
+
+def test_a_help_comment_above_a_parameter_is_its_help(ws: Path, cli) -> None:
+    """It was dropped without a word: `lpstudio settings` and the forms showed no help. A
+    comment ending the assignment stays its help, and one inside its value a comment."""
+    write_recipe(ws, "p/above", parameters=HELP_ABOVE)
+    result = cli("settings", "p/above")
+    assert result.exit_code == 0, result.output
+    assert 'skill = "sales"  [string, default]  # LivePerson skill that answers' in result.output
+    said = "# Said when a record has no first name; keep it short"
+    assert f'fallback_name = "friend"  [string, default]  {said}' in result.output
+    assert "days = 3  [integer, default]  # days ahead" in result.output
+    assert "# body variables 1, 2..." in result.output, result.output
+    assert "Section" not in result.output and "the greeting" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("cell", "line", "comment"),
+    [
+        (
+            'body_variables: dict = {\n    "1": "Hi {first_name}"  # body variables 1, 2...\n}',
+            2,
+            "body variables 1, 2...",
+        ),
+        (
+            'days = 3  # days\nchannels = [  # channels, in order\n    "sms",\n]',
+            2,
+            "channels, in order",
+        ),
+    ],
+)
+def test_a_help_comment_inside_a_value_is_refused_saying_where_it_goes(
+    ws: Path, cli, cell: str, line: int, comment: str
+) -> None:
+    """A comment inside a multi-line value of a parameter with no help was dropped without
+    a word, as the help its author meant: refused as other parameters-cell mistakes are."""
+    write_recipe(ws, "p/inside", parameters=cell)
+    name = "body_variables" if "body_variables" in cell else "channels"
+    result = cli("run", "p/inside", "--json")
+    assert result.exit_code == 2, result.output
+    error = json.loads(result.stdout)["error"]
+    assert error["field"] == f"parameters.{name}", error
+    assert (
+        f"'# {comment}' inside its value (line {line} of the parameters cell)" in error["message"]
+    )
+    assert error["fix"].startswith(
+        f"move '# {comment}' to the end of the line that closes {name}'s value"
+    )
+    assert f"directly above `{name} ...`" in error["fix"], error
+    listed = json.loads(cli("recipes", "--json").stdout)
+    assert f"parameter '{name}' has no help" in listed[0]["problem"], listed
+    assert job_rows(ws) == 0
 
 
 def test_a_parameters_cell_that_is_not_python_is_refused_naming_the_line(ws: Path, cli) -> None:
