@@ -3,8 +3,9 @@
 A recipe that cannot run (not a notebook, no parameters cell, a parameters cell that is not
 Python, no kernel named, metadata that does not match `METADATA_SCHEMA`, a trigger naming a
 slot the recipe does not declare, a slot of a connector type lpstudio lacks, parameter
-refinements or trigger schemas that are not JSON Schema, a schedule that cannot fire) is
-refused here with a message saying what to fix, before any job exists.
+refinements, trigger schemas or a record that are not JSON Schema or hold a keyword it does
+not know, a schedule that cannot fire) is refused here with a message saying what to fix,
+before any job exists.
 """
 
 from __future__ import annotations
@@ -619,16 +620,18 @@ class Recipe:
 
     def _unknown_key(self, where: str, error: jsonschema.ValidationError) -> RecipeError:
         """The refusal of a key lpstudio does not read (a slot's `lable`, `retries.intervall`),
-        with the one it may be a misspelling of: it would be ignored without a word."""
+        with the one it may be a misspelling of (it would be ignored without a word) and an
+        example of the object that holds it."""
         keys = list(error.schema.get("properties", {}))
-        key = next(str(k) for k in error.instance if k not in keys)
+        key = next((str(k) for k in error.instance if k not in keys), "")
         close = difflib.get_close_matches(key, keys, n=1)
         change = f"rename '{key}' to '{close[0]}' in" if close else f"remove '{key}' from"
         return RecipeError(
             f"recipe {self.name}: {where} has '{key}', which lpstudio does not read (it would "
             "be ignored)",
             field=f"{where}.{key}",
-            fix=f"{change} {where}; its keys are {', '.join(keys)}",
+            fix=f"{change} {where}; its keys are {', '.join(keys)} "
+            f"(example: {_example_of(error.absolute_path)})",
         )
 
     def _unknown_trigger_key(self, key: str) -> RecipeError:
@@ -970,8 +973,8 @@ class Recipe:
         trigger = self.metadata.get("trigger", {})
         if "cron" not in trigger:
             raise RecipeError(
-                f"recipe {self.name}: metadata.lpstudio.trigger has no cron: a schedule "
-                "trigger fires when its cron expression says",
+                f"recipe {self.name}: {TRIGGER_FIELD}cron is missing: a schedule trigger "
+                "fires at the times its cron expression gives",
                 field=f"{TRIGGER_FIELD}cron",
                 fix=f"add a cron to {TRIGGER_FIELD[:-1]} in the notebook metadata "
                 f"(example: {_example_of(['trigger'])})",

@@ -96,12 +96,12 @@ def order(events: list[dict[str, Any]]) -> list[tuple[datetime, int]]:
     [
         (
             {"mach": "any", "rules": AT_LEAST_50["rules"]},
-            "metadata.lpstudio.trigger.conditions",
+            "metadata.lpstudio.trigger.conditions.mach",
             "'mach'",
         ),
         (
             {"rules": [{"field": "total_price", "op": ">=", "vaule": 50}]},
-            "metadata.lpstudio.trigger.conditions.rules.0",
+            "metadata.lpstudio.trigger.conditions.rules.0.vaule",
             "'vaule'",
         ),
         (

@@ -657,7 +657,7 @@ def test_a_schedule_without_its_cron_is_said_to_lack_it(ws: Path, cli: Any) -> N
     write_recipe(ws, "lab/x", metadata={"title": "x", "trigger": trigger})
     error = refused(cli, "start", "lab/x")
     assert error["field"] == "metadata.lpstudio.trigger.cron", error
-    assert "metadata.lpstudio.trigger has no cron" in error["message"], error
+    assert "metadata.lpstudio.trigger.cron is missing" in error["message"], error
     assert "''" not in error["message"], error
     assert error["fix"].startswith("add a cron to metadata.lpstudio.trigger"), error
     assert '"cron": "0 9 * * 1-5"' in error["fix"], error
