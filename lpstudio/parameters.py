@@ -124,10 +124,6 @@ class Parameter:
     #: Declared with no value (`days: int`): only papermill's injection assigns it, so a job
     #: needs one given or saved (`check_required`).
     required: bool = False
-    #: A comment inside the value of a parameter with no help (`{"1": "Hi"  # variable 1`),
-    #: and its line in the cell: the help its author meant, which no form would show, so
-    #: the recipe is refused.
-    stray_help: tuple[int, str] | None = None
 
     def schema(self) -> dict[str, Any]:
         schema: dict[str, Any] = {
@@ -300,8 +296,6 @@ class _Declared:
     annotation: str | None
     default: str | None
     help: str
-    #: A comment inside its value when it has no help, with its line (`Parameter.stray_help`).
-    stray_help: tuple[int, str] | None = None
 
 
 _TYPE_COMMENT = re.compile(r"type:\s*(?P<type>\S*)\s*(?P<help>.*)")
@@ -315,9 +309,11 @@ def _python_declarations(source: str) -> list[_Declared]:
     `str | None` annotation, and does not notice a syntax error, so those parameters would
     be unknown to the CLI and the form. Its conventions are kept: the help is the comment
     ending the assignment's last line (else the comment lines directly above it, as
-    notebooks often write it), and `# type: int` is read as an annotation. An
-    annotation alone (`days: int`) declares a parameter with no default, which papermill
-    injects as it does any (`-p days 3`); one after an assignment of its name changes nothing.
+    notebooks often write it, else the one ending the first line of a value over several,
+    `channels = [  # in order`: a comment on a line of the value is a note of its own), and
+    `# type: int` is read as an annotation. An annotation alone (`days: int`) declares a
+    parameter with no default, which papermill injects as it does any (`-p days 3`); one
+    after an assignment of its name changes nothing.
     A cell that is not valid Python raises SyntaxError.
     """
     try:
@@ -355,10 +351,13 @@ def _python_declarations(source: str) -> list[_Declared]:
         typed = _TYPE_COMMENT.fullmatch(comment)
         if typed and annotation is None and not typed.group("type").startswith("ignore"):
             annotation, comment = typed.group("type"), typed.group("help")
-        comment = comment.strip() or _comment_above(comments, node.lineno)
-        inside = range(node.lineno, node.end_lineno or node.lineno)
-        stray = next(((n, comments[n][1]) for n in inside if n in comments), None)
-        found.append(_Declared(name, annotation, default, comment, None if comment else stray))
+        opening = comments.get(node.lineno, (True, ""))  # of a value over several lines
+        comment = (
+            comment.strip()
+            or _comment_above(comments, node.lineno)
+            or ("" if opening[0] or node.end_lineno == node.lineno else opening[1])
+        )
+        found.append(_Declared(name, annotation, default, comment))
     return found
 
 
@@ -494,7 +493,6 @@ def inspect_parameters(nb: Any) -> dict[str, Parameter]:
             default=default,
             has_default=has_default,
             help=raw.help.strip(),
-            stray_help=raw.stray_help,
             format=form,
             enum=read.enum,
             unchecked=raw.annotation if python and not read.checked else None,

@@ -536,8 +536,6 @@ class Recipe:
                     field=f"parameters.{parameter.name}",
                     fix=f"annotate {parameter.name} in the parameters cell with {_ANNOTATIONS}",
                 )
-            if parameter.stray_help:
-                raise self._stray_help(parameter.name, *parameter.stray_help)
         unknown = set(self.metadata.get("parameters", {})) - set(declared)
         if unknown:
             raise RecipeError(
@@ -556,20 +554,6 @@ class Recipe:
         self._check_trigger_schemas()
         if self.trigger_kind == "schedule":
             self._check_schedule()
-
-    def _stray_help(self, name: str, line: int, comment: str) -> RecipeError:
-        """The refusal of a comment inside the value of a parameter with no help: read as no
-        help, it would be dropped without a word, and the forms show the field unexplained."""
-        return RecipeError(
-            f"recipe {self.name}: parameter '{name}' has no help, and the comment "
-            f"'# {comment}' inside its value (line {line} of the parameters cell) is not read "
-            "as one: its help is the comment ending its assignment's last line, or the "
-            "comment lines directly above it",
-            field=f"parameters.{name}",
-            fix=f"move '# {comment}' to the end of the line that closes {name}'s value, or "
-            f"onto a line of its own directly above `{name} ...`; a comment inside the value "
-            f"may stay once {name} has a help",
-        )
 
     def _check_finite(self) -> None:
         """Refuses NaN and Infinity anywhere in the metadata, which the notebook's JSON
