@@ -276,16 +276,13 @@ def _result_counts(result: dict[str, Any]) -> list[str]:
     result's other numbers and lists, zeros left out, as the Jobs panel counts them (an
     entry standing for a batch counts its `recipients`). Its recipients are counted by
     `lpstudio.proactive`'s rule (`counted`), as the panel and the dashboard count them."""
-    rule = counted(result) or {}
-
-    def count(value: Any, key: str = "") -> int | None:
-        """A count itself (5, or 5.0 from a pandas sum) or a list's entries."""
-        return rule.get(key) if key in ("accepted", *REFUSED) else recipients(value)
-
-    named = [key for key in CAMPAIGN_COUNTS if count(result.get(key), key) is not None]
+    # A count itself (5, or 5.0 from a pandas sum) or a list's entries; the recipients by the rule.
+    figures = {key: recipients(value) for key, value in result.items()}
+    figures |= {key: (counted(result) or {}).get(key) for key in ("accepted", *REFUSED)}
+    named = [key for key in CAMPAIGN_COUNTS if figures.get(key) is not None]
     others = [key for key in result if key not in CAMPAIGN_COUNTS]
-    said = [f"{key.replace('_', ' ')} {count(result[key], key)}" for key in named]
-    said += [f"{k.replace('_', ' ')} {count(result[k])}" for k in others if count(result[k])]
+    said = [f"{key.replace('_', ' ')} {figures[key]}" for key in named]
+    said += [f"{k.replace('_', ' ')} {figures[k]}" for k in others if figures[k]]
     said += [key.replace("_", " ") for key in others if result[key] is True]  # dry run
     return said if named else []
 
