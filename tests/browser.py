@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import subprocess
 from collections.abc import Iterator, Sequence
@@ -97,6 +98,14 @@ def what_the_page_showed(page: Any) -> str:
     lines += [f"  console {line}" for line in said[-30:]]
     lines += [f"  page error: {line}" for line in errors[-10:]]
     return "\n".join(lines)
+
+
+def dialog_shown(page: Any) -> Any:
+    """JupyterLab's open dialog once its title is drawn: the header is a React widget that
+    draws its text a frame after the dialog is attached, so a read at once can find it empty."""
+    dialog = page.locator(".jp-Dialog")
+    dialog.locator(".jp-Dialog-header").filter(has_text=re.compile(r"\S")).wait_for()
+    return dialog
 
 
 @contextmanager

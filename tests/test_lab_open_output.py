@@ -12,6 +12,7 @@ from typing import Any
 
 from lpstudio.studio import Studio
 
+from .browser import dialog_shown
 from .conftest import write_recipe
 from .test_studio_ui import alice_lab, command
 
@@ -84,7 +85,7 @@ def test_open_output_starts_no_kernel_and_a_big_one_asks_first(tmp_path: Path) -
 
         # A big one asks first, saying its size; Download saves it as it is.
         open_output(page, 2)
-        dialog = page.locator(".jp-Dialog")
+        dialog = dialog_shown(page)
         header = dialog.locator(".jp-Dialog-header").inner_text()
         assert header == f"Open 2-big.ipynb? It is {big.stat().st_size / 1000:.0f} KB", header
         assert f"({big.stat().st_size} bytes)" in dialog.inner_text()

@@ -24,7 +24,7 @@ import pytest
 from lpstudio.settings import saved_settings
 from lpstudio.studio import Studio
 
-from .browser import user_page
+from .browser import dialog_shown, user_page
 from .conftest import wait_for, write_recipe
 from .test_studio_ui import command, studio_lab
 
@@ -82,8 +82,7 @@ def restore_from_the_keyboard(page: Any, panel: Any, version: str, tab: bool = F
     restore = panel.get_by_role("button", name=f"Restore version {version[:12]}", exact=True)
     restore.focus()
     page.keyboard.press("Enter")
-    dialog = page.locator(".jp-Dialog")
-    dialog.wait_for()
+    dialog = dialog_shown(page)
     said = dialog.inner_text()
     assert f"Restore version {version[:12]}" in said, said
     assert "written back over projects/" in said and "kept as a version first" in said, said

@@ -22,7 +22,7 @@ import pytest
 from lpstudio.models import Job
 from lpstudio.studio import Studio
 
-from .browser import screenshot
+from .browser import dialog_shown, screenshot
 from .conftest import run_cli, write_recipe
 from .test_lab_keyboard_and_fixes import focused, press
 from .test_studio_ui import admin_pages, command
@@ -279,7 +279,7 @@ def test_a_rerun_warns_that_side_effects_repeat_unless_it_is_a_test(
 
         # Cancel: nothing is rerun.
         rerun.click()
-        dialog.wait_for()
+        dialog_shown(page)
         assert "side effects" in dialog.inner_text(), dialog.inner_text()
         screenshot(page, "studio-rerun-warning")
         dialog.get_by_role("button", name="Cancel").click()
