@@ -1099,7 +1099,8 @@ class Workspace:
         from .checks import composed
 
         with recipe_name_checked(ref):
-            readings = self._readings(notebook_path(ref), str(ref), typed)
+            bases, notebook = self._bases(str(ref), typed), notebook_path(ref)
+            readings = self._readings(notebook, bases)
             projects = self.projects.resolve()
             found = list(dict.fromkeys(path.resolve() for path in readings if path.is_file()))
             gone = (path.resolve() for path in readings if kept and not path.is_file())
@@ -1110,8 +1111,7 @@ class Workspace:
             kept_as: dict[str, list[str]] = {}
             for name in kept:
                 kept_as.setdefault(composed(name), []).append(name)
-            bases = self._bases(str(ref), typed) if kept else ()
-            exact = {(base / notebook_path(ref)).resolve() for base in bases}
+            exact = {(base / notebook).resolve() for base in bases} if kept else set()
             for path in gone:
                 if path.is_relative_to(projects):
                     alike = [
@@ -1157,28 +1157,30 @@ class Workspace:
 
     def under_projects(self, path: str | os.PathLike[str]) -> Path:
         """`path` under `projects/`, as `recipe_path` reads a stored name (the REST API's):
-        composed, or as given when only that is there, or the one file whose name composes
-        to it (`_readings`); two such look-alikes are refused as `recipe_path` refuses them."""
-        readings = self._readings(Path(path), os.fspath(path), False)
+        as given when that is there, else the one file whose name composes as its composed
+        name does (`_readings`); two such look-alikes are refused as `recipe_path` refuses
+        them."""
+        readings = self._readings(Path(path), (self.projects,))
         if len(readings) > 1:
             raise _could_be(path, readings, self.projects)
         return readings[0]
 
-    def _readings(self, path: Path, given: str, typed: bool) -> tuple[Path, ...]:
-        """`path` from each of `_bases`, read with its accents composed (`composed`), as
-        recipes are named, each read as given instead when only that is there: a recipe
-        named before names were composed. When neither is there, the entries on disk whose names
-        compose to it (`_spellings`): a name typed composed (a keyboard's) finds what a file
-        manager wrote decomposed (`été` on a Mac, or checked out or synced from one)."""
+    def _readings(self, path: Path, bases: Sequence[Path]) -> tuple[Path, ...]:
+        """`path` from each of `bases` (`_bases`), exactly as given when that is there; else
+        the entries on disk whose names compose (`composed`) as its composed name does
+        (`_spellings`), each a reading: a name typed decomposed (on a Mac) finds the recipe
+        lpstudio named composed, one typed composed (a keyboard's) what a file manager wrote
+        decomposed (`été` on a Mac, or checked out or synced from one). Where look-alikes
+        are both on disk, the name as given is the one meant: read composed first, a name
+        typed decomposed ran the composed one, another notebook."""
         from .checks import composed
 
         nfc = Path(composed(os.fspath(path)))
         readings: list[Path] = []
         walked: set[Path] = set()  # an absolute path is each base's: read once
-        for base in self._bases(given, typed):
-            direct = next((one for one in (base / nfc, base / path) if one.exists()), None)
-            if direct is not None:
-                readings.append(direct)
+        for base in bases:
+            if (base / path).exists():
+                readings.append(base / path)
             elif base / nfc not in walked:  # a miss only: a read of each folder on the way
                 walked.add(base / nfc)
                 readings += _spellings(base, nfc) or [base / nfc]
@@ -1197,7 +1199,7 @@ class Workspace:
     def _folder_named(self, ref: str | os.PathLike[str], typed: bool) -> Path | None:
         """The folder inside `projects/` that `ref` names, read as `recipe_path` reads a
         recipe, if any: `shop/` is a project, not a recipe."""
-        for reading in self._readings(Path(ref), str(ref), typed):
+        for reading in self._readings(Path(ref), self._bases(str(ref), typed)):
             if reading.is_dir() and reading.resolve().is_relative_to(self.projects.resolve()):
                 return reading.resolve()
         return None

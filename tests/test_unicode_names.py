@@ -335,3 +335,61 @@ async def test_the_rest_api_lists_the_deleted_look_alike_named_exactly(
             "lpstudio", "api", "v1", "jobs", params={"recipe": name}, headers=ALICE
         )
         assert [row["id"] for row in json.loads(answer.body)["jobs"]] == [job], name
+
+
+@pytest.fixture
+def both_spellings(ws: Path) -> dict[str, str]:
+    """Two recipes whose names differ only in how `é` is written, both on disk (one synced
+    from a Mac): each a different notebook, its title its name as written. By the name each
+    is run by, its name on disk."""
+    names = {NFC: f"{NFC}.ipynb", nfd(NFC): f"{nfd(NFC)}.ipynb"}
+    for name in names:
+        write_recipe(ws, name, metadata={"title": "composed" if name == NFC else "decomposed"})
+    return names
+
+
+def test_look_alikes_both_on_disk_each_run_by_its_own_name(
+    ws: Path, cli: Any, both_spellings: dict[str, str]
+) -> None:
+    """A name typed decomposed ran the composed file: another notebook, maybe another
+    campaign. The name exactly as given names one of them."""
+    for name, on_disk in both_spellings.items():
+        ran = cli("run", name, "--json")
+        assert ran.exit_code == 0, ran.output
+        assert json.loads(ran.stdout)["recipe"] == on_disk
+        browsed = cli("run", f"projects/{name}.ipynb", "--json")  # the file browser's path
+        assert browsed.exit_code == 0, browsed.output
+        assert json.loads(browsed.stdout)["recipe"] == on_disk
+        with Studio.open(ws, user="alice") as studio:
+            assert studio.recipe(name).name == on_disk
+            assert studio.recipe(ws / "projects" / f"{name}.ipynb").name == on_disk
+    with Studio.open(ws, user="alice") as studio:
+        assert studio.run(nfd(NFC)).recipe == f"{nfd(NFC)}.ipynb"
+    listed = json.loads(cli("recipes", "--json").stdout)
+    assert sorted(row["recipe"] for row in listed) == sorted(both_spellings.values())
+    titles = {row["recipe"]: row["title"] for row in listed}
+    assert titles == {f"{NFC}.ipynb": "composed", f"{nfd(NFC)}.ipynb": "decomposed"}
+
+
+def test_look_alikes_both_on_disk_named_a_third_way_are_refused_naming_both(
+    ws: Path, cli: Any, both_spellings: dict[str, str]
+) -> None:
+    """Neither is the name as given: its folder composed, its file's name decomposed."""
+    mixed = f"campañas été/{nfd('rappel été')}"
+    refused = cli("run", mixed, "--json")
+    assert refused.exit_code == 2, refused.output
+    error = json.loads(refused.stdout)["error"]
+    assert error["message"].startswith(f"recipe {mixed} could be "), error
+    assert "differ only in how their accents are written" in error["message"], error
+    assert json.loads(cli("jobs", "--json").stdout) == []
+
+
+async def test_the_rest_api_runs_each_look_alike_on_disk_by_its_own_name(
+    jp_fetch: Any, both_spellings: dict[str, str]
+) -> None:
+    for name, on_disk in both_spellings.items():
+        code, answer = await rest(jp_fetch, "POST", "recipes", f"{name}.ipynb", "run", body={})
+        assert code in (200, 201, 202), answer
+        assert answer["recipe"] == on_disk, answer
+        code, shown = await rest(jp_fetch, "GET", "recipes", f"{name}.ipynb")
+        assert code == 200 and shown["recipe"] == on_disk, shown
