@@ -299,6 +299,11 @@ class _Declared:
 
 
 _TYPE_COMMENT = re.compile(r"type:\s*(?P<type>\S*)\s*(?P<help>.*)")
+#: The words of a comment heading a parameters cell, as papermill's docs and notebooks write
+#: one (`# Parameters`, `# parameters cell`, `# default parameters`, `# papermill
+#: parameters`): it names the cell, and is no help of the parameter below it.
+_PARAMETER_WORDS = frozenset({"parameters", "parameter", "params"})
+_HEADING_WORDS = _PARAMETER_WORDS | {"cell", "default", "defaults", "papermill"}
 
 
 def _python_declarations(source: str) -> list[_Declared]:
@@ -309,11 +314,12 @@ def _python_declarations(source: str) -> list[_Declared]:
     `str | None` annotation, and does not notice a syntax error, so those parameters would
     be unknown to the CLI and the form. Its conventions are kept: the help is the comment
     ending the assignment's last line (else the comment lines directly above it, as
-    notebooks often write it, else the one ending the first line of a value over several,
-    `channels = [  # in order`: a comment on a line of the value is a note of its own), and
-    `# type: int` is read as an annotation. An annotation alone (`days: int`) declares a
-    parameter with no default, which papermill injects as it does any (`-p days 3`); one
-    after an assignment of its name changes nothing.
+    notebooks often write it, the cell's heading aside (`_heading`), else the one ending
+    the first line of a value over several, `channels = [  # in order`: a comment on a line
+    of the value is a note of its own), and `# type: int` is read as an annotation. An
+    annotation alone (`days: int`) declares a parameter with no default, which papermill
+    injects as it does any (`-p days 3`); one after an assignment of its name changes
+    nothing.
     A cell that is not valid Python raises SyntaxError.
     """
     try:
@@ -329,6 +335,7 @@ def _python_declarations(source: str) -> list[_Declared]:
         except SyntaxError:
             raise error from None
     lines, comments = source.splitlines(), _comments(source)
+    comments.pop(_heading(lines, comments), None)
     found: list[_Declared] = []
     for node in tree.body:
         if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
@@ -371,6 +378,17 @@ def _comments(source: str) -> dict[int, tuple[bool, str]]:
             alone = not token.line[: token.start[1]].strip()
             found[token.start[0]] = (alone, token.string[1:].strip())
     return found
+
+
+def _heading(lines: list[str], comments: dict[int, tuple[bool, str]]) -> int | None:
+    """The line (counted from 1) of the comment heading the cell, if any: its first line
+    with text, a comment alone made of `_HEADING_WORDS` only, one of them naming parameters.
+    Read as help, `# Parameters` was the first parameter's."""
+    first = next((number for number, line in enumerate(lines, 1) if line.strip()), None)
+    alone, text = comments.get(first or 0, (False, ""))
+    words = set(re.findall(r"\w+", text.casefold()))
+    named = bool(words & _PARAMETER_WORDS)
+    return first if alone and named and words <= _HEADING_WORDS else None
 
 
 def _comment_above(comments: dict[int, tuple[bool, str]], line: int) -> str:

@@ -1462,3 +1462,27 @@ def test_a_settings_save_back_to_earlier_values_lists_that_version_newest(ws: Pa
     with Studio.open(ws, user="alice") as studio:
         newest = studio.store.version_settings(versions[0]["id"])
     assert newest["parameters"] == {"n": 5}, versions
+
+
+@pytest.mark.parametrize(
+    "heading",
+    ["# Parameters", "# parameters cell", "# default parameters", "# Papermill parameters:"],
+)
+def test_a_comment_heading_the_parameters_cell_is_no_parameters_help(
+    ws: Path, cli, heading: str
+) -> None:
+    """`# Parameters` atop the cell, as papermill's docs write it, was shown as the first
+    parameter's help; help written below it, or at the top when it is help, stays help."""
+    cell = f'{heading}\n# the handoff to send with\nhandoff = "H123"\nskill = "sales"'
+    write_recipe(ws, "p/heading", parameters=cell)
+    write_recipe(ws, "p/alone", parameters=f'{heading}\nskill = "sales"')
+    write_recipe(ws, "p/helped", parameters='# parameters of the skill\nskill = "sales"')
+
+    shown = cli("settings", "p/heading")
+    assert shown.exit_code == 0, shown.output
+    assert 'handoff = "H123"  [string, default]  # the handoff to send with\n' in shown.output
+    assert 'skill = "sales"  [string, default]\n' in shown.output
+    alone = cli("settings", "p/alone").output
+    assert 'skill = "sales"  [string, default]\n' in alone, alone
+    helped = cli("settings", "p/helped").output
+    assert 'skill = "sales"  [string, default]  # parameters of the skill\n' in helped, helped
