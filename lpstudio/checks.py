@@ -54,8 +54,13 @@ def check_file_name(name: str, field: str, what: str, fix: str, typed: bool = Tr
         cause, own = "begins or ends with a blank", "remove the blanks around it"
     elif name.startswith("."):
         cause, own = "begins with '.', which hides it", "remove the leading '.'"
+    elif name.startswith("-"):
+        cause, own = "begins with '-', which a command reads as an option", "remove the leading '-'"
     elif "/" in name:
         cause, own = "holds '/'", fix
+    elif "\\" in name:
+        cause = "holds '\\', which a package (`lpstudio export`) cannot carry"
+        own = "write '_' or '-' in its place"
     elif size > MAX_NAME_BYTES:
         cause = f"is {size} bytes in UTF-8, more than {MAX_NAME_BYTES}"
         own = (
@@ -67,6 +72,44 @@ def check_file_name(name: str, field: str, what: str, fix: str, typed: bool = Tr
     else:
         return
     raise InputError(f"invalid {what} {name!r}: it {cause}", field=field, fix=own if typed else fix)
+
+
+def check_path_names(path: str, field: str, what: str, fix: str, typed: bool = True) -> None:
+    """Each name of `path` (`shop/eu/cart.ipynb`, under projects/) as `check_file_name`
+    takes it, a notebook's without its `.ipynb` (as Try recipe checks the name typed): what
+    a new name in JupyterLab's file browser and the paths a package holds are held to, as
+    the names Try recipe makes are."""
+    *folders, last = path.split("/")
+    for part in folders:
+        check_file_name(part, field, what, fix, typed)
+    check_file_name(last.removesuffix(".ipynb") or last, field, what, fix, typed)
+
+
+def recipe_name_problem(name: str) -> InputError | None:
+    """Why the name of a recipe on disk (`shop/-x.ipynb`, made before such a name was
+    refused, or by hand) breaks later, as `check_path_names` would refuse it made: a name
+    beginning with '-' that a command reads as an option, a backslash that a package cannot
+    carry, one longer than an import takes. None when it is fine. Said with its rename."""
+    try:
+        check_path_names(name, "recipe", "name", "rename it")
+    except InputError as exc:
+        return InputError(
+            f"recipe {name} has an {exc.message}",
+            field="recipe",
+            fix=f"rename it in JupyterLab's file browser (or with mv in projects/): {exc.fix}",
+        )
+    return None
+
+
+def shortened(name: str, limit: int = MAX_NAME_BYTES) -> str:
+    """`name` cut to at most `limit` bytes in UTF-8 (whole characters), marked `…` where it
+    was cut: a file named after it beside other words (a job's output notebook,
+    `<id>-<name>.ipynb`) then fits the 255 bytes a file system takes for a name, and keeps
+    the start that says whose it is."""
+    if len(name.encode()) <= limit:
+        return name
+    cut = name.encode()[: limit - len("…".encode())].decode(errors="ignore")
+    return f"{cut}…"
 
 
 def composed(name: str) -> str:

@@ -193,10 +193,14 @@ class ConflictError(LpstudioError):
         self.retry_after = retry_after
 
 
-def word(text: object) -> str:
+def word(text: object, folder: str = "projects") -> str:
     """`text` (a recipe's path, a folder) as one word of the command a fix shows: a path
-    may hold a space or a quote, and a fix is pasted into a shell as it is."""
-    return shlex.quote(str(text))
+    may hold a space or a quote, and a fix is pasted into a shell as it is. One beginning
+    with '-' goes after its `folder` (`projects/-q/need.ipynb`, as JupyterLab shows a
+    recipe and the CLI reads it; `./-x` for a path): a command reads it as an option, and
+    `--` before it would read the options after it (`-p days VALUE`) as names."""
+    text = str(text)
+    return shlex.quote(f"{folder}/{text}" if text.startswith("-") else text)
 
 
 def not_utf8(exc: UnicodeDecodeError) -> str:

@@ -41,7 +41,14 @@ from typing import IO, TYPE_CHECKING, Any
 import nbformat
 
 from . import strictjson
-from .checks import Listings, check_file_name, composed, distinct_path, typed_project
+from .checks import (
+    Listings,
+    check_file_name,
+    check_path_names,
+    composed,
+    distinct_path,
+    typed_project,
+)
 from .connections import NAME_PATTERN, PLACEHOLDER, authorise_fix, bind_connections
 from .errors import ConflictError, InputError, LpstudioError, word
 from .jsonschemas import first_problem
@@ -160,6 +167,7 @@ def export_project(
         if not workspace.is_recipe_file(path):
             continue  # a link out of projects/, a folder named x.ipynb: no recipe of it
         rel = path.relative_to(base).as_posix()
+        _check_packable(rel, f"recipes.{rel}")
         name = workspace.recipe_name(path)
         members[rel] = _refuse_secret_in(_without_outputs(path), f"recipes.{rel}", secrets)
         entry: dict[str, Any] = {"title": None, "files": [], "settings": None, "problem": None}
@@ -182,6 +190,7 @@ def export_project(
                     )
                     continue
                 data_rel = source.relative_to(base).as_posix()
+                _check_packable(data_rel, f"files.{data_rel}")
                 data_bytes = source.read_bytes()
                 members[data_rel] = _refuse_secret_in(data_bytes, f"files.{data_rel}", secrets)
                 entry["files"].append(data)
@@ -220,6 +229,22 @@ def export_project(
             for name, c in connections.items()
         ],
     }
+
+
+def _check_packable(rel: str, where: str) -> None:
+    """Refuses, before anything is written, a path (under the exported folder) whose names
+    an import refuses (`check_path_names`, as `_plan` checks them): a backslash, a leading
+    '.' or '-', a name over the limit. Packed, the package was one no import would take,
+    and its fix (export again) wrote the same package."""
+    try:
+        check_path_names(rel, where, "path", "")
+    except InputError as exc:
+        raise InputError(
+            f"{exc.message}, which an import of the package would refuse",
+            field=where,
+            fix=f"rename it in JupyterLab's file browser (or with mv in projects/): {exc.fix}; "
+            "then export again",
+        ) from None
 
 
 def project_folder(
@@ -623,8 +648,7 @@ def _plan(
         # Its field names the path, so not that: one that holds a secret names neither.
         field = "recipes" if rel in manifest["recipes"] else "files"
         refuse_held_secret(rel, field, "path", hidden, "rename it before exporting it again")
-        for part in rel.split("/"):
-            check_file_name(part, where, "path", _AGAIN, typed=False)
+        check_path_names(rel, where, "path", _AGAIN, typed=False)
         if rel not in members:
             raise _refused(f"{where} lists {rel}, which the package lacks")
     for rel in members:

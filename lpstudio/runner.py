@@ -39,6 +39,7 @@ from jupyter_core.utils import ensure_event_loop
 from nbformat.v4.rwbase import split_lines, strip_transient
 from sqlalchemy.exc import OperationalError
 
+from .checks import shortened
 from .connections import Connections
 from .errors import rerun_error, said_and_fix
 from .jsonschemas import first_problem
@@ -882,8 +883,10 @@ def output_path_for(workspace: Workspace, job: Job) -> Path:
     (`<id>-<name>.2.ipynb`, `.3`...; the job's row names it, as every reader finds it): a
     store restored from a backup numbers its new jobs from the backup's last again, and a job
     of a reused id replaced the notebook of the job that had it. The job's own, written by
-    its run that a stop interrupted (requeued), is written over."""
-    stem = Path(job.recipe).stem
+    its run that a stop interrupted (requeued), is written over. A long name is shortened
+    (`shortened`): the id and the number leave a name the file system took no room, and
+    every job of its recipe failed unsaved."""
+    stem = shortened(Path(job.recipe).stem)
     folder = workspace.history / job.created_at.strftime("%Y-%m-%d")
     path, copy = folder / f"{job.id}-{stem}.ipynb", 1
     while _written_before(path, job.created_at):

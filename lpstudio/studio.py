@@ -33,7 +33,9 @@ from .checks import (
     composed,
     distinct_name,
     distinct_path,
+    recipe_name_problem,
     refused_defaults,
+    shortened,
     typed_project,
     unused_defaults,
 )
@@ -140,6 +142,15 @@ def _look_alike_problem(name: str) -> dict[str, str]:
         + ("this one" if this else "the other")
         + " in JupyterLab's file browser, to a name of its own",
     }
+
+
+def _name_problem(name: str) -> dict[str, str] | None:
+    """What a recipe's row says when its name breaks later (`recipe_name_problem`): listed,
+    so its user renames it before a command, an export or an import fails on it."""
+    problem = recipe_name_problem(name)
+    if problem is None:
+        return None
+    return {"message": problem.message, "field": "recipe", "fix": problem.fix or ""}
 
 
 #: Where the REST API is served by a server at `/` (`lpstudio serve`'s default), as the command
@@ -603,7 +614,7 @@ class Studio:
             conflict = conflicts.get(name)
             row["endpoint_problem"] = conflict.to_dict() if conflict is not None else None
             row["name_problem"] = (
-                _look_alike_problem(name) if spellings[composed(name)] > 1 else None
+                _look_alike_problem(name) if spellings[composed(name)] > 1 else _name_problem(name)
             )
             rows.append(row)
         return rows
@@ -1953,7 +1964,11 @@ class Studio:
                 nb, as_declared(recipe.schema, values), engine_name=ENGINE_NAME
             )
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
-        path = self.workspace.history / "prepared" / f"{Path(recipe.name).stem}-{stamp}.ipynb"
+        path = (
+            self.workspace.history
+            / "prepared"
+            / f"{shortened(Path(recipe.name).stem)}-{stamp}.ipynb"
+        )
         # Where it was read from and is written to, as papermill's --prepare-only records.
         nb.metadata.setdefault("papermill", {})
         prepare_notebook_metadata(nb, str(self.workspace.projects / recipe.name), str(path))

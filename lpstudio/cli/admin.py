@@ -106,7 +106,8 @@ def init(
             raise InputError(
                 "the terms must be accepted, and there is no terminal to ask on",
                 field="accept_terms",
-                fix=f"read the terms above, then run `lpstudio init {word(path)} --accept-terms`",
+                fix="read the terms above, then run "
+                f"`lpstudio init {word(path, '.')} --accept-terms`",
             )
         accept_terms = click.confirm("Do you accept these terms?", default=False, err=True)
     kept = _connection_names(path) if active and sandbox else set()

@@ -340,6 +340,11 @@ def _usage_error(exc: click.UsageError) -> InputError:
             f"leave out {exc.option_name}: `{command} --help` lists the options",
         )
         group = exc.ctx.command if exc.ctx is not None else None
+        if group is not None and any(param.name == "recipe" for param in group.params):
+            fix += (  # `lpstudio run -z/r`: a recipe named so is read as an option
+                f"; a recipe whose name begins with '-' goes after its folder, as JupyterLab "
+                f"shows it: `{command} projects/{exc.option_name}...`"
+            )
         if isinstance(group, click.Group) and any(
             exc.option_name in param.opts for sub in group.commands.values() for param in sub.params
         ):  # `lpstudio --workspace W recipes`: a command's own options go after it

@@ -162,9 +162,9 @@ def _echo_recipe(row: dict[str, Any]) -> None:
     conflict = row.get("endpoint_problem")
     if conflict:
         click.echo(f"    {conflict['message']}\n    fix: {conflict['fix']}")
-    look_alike = row.get("name_problem")
-    if look_alike:
-        click.echo(f"    {look_alike['message']}\n    fix: {look_alike['fix']}")
+    named = row.get("name_problem")
+    if named:
+        click.echo(f"    {named['message']}\n    fix: {named['fix']}")
 
 
 @main.group(invoke_without_command=True)

@@ -254,7 +254,10 @@ def _unquoted(word: str | None) -> str | None:
 
 
 def _path(name: str) -> str:
-    """A recipe's name (a path under projects/) as a URL's path says it."""
+    """A recipe's name (a path under projects/) as a URL's path says it; one a fix wrote
+    after its folder (`projects/-q/need.ipynb`, `errors.word`) by its own name."""
+    if name.startswith("projects/-"):
+        name = name.removeprefix("projects/")
     return quote(name, safe="/")
 
 

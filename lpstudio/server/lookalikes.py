@@ -7,8 +7,10 @@ composed (NFC): uploaded, copied, renamed or made in JupyterLab's file browser b
 in every listing, its jobs and audit entries named as the first's. The pre-save hook (which
 a new file, a folder, an upload and a copy pass through) and a guard on `rename` refuse
 such a name with a 409 naming the existing one, as `gallery try` refuses it
-(`checks.distinct_name`). Case is left alone here: Jupyter names new files itself
-(`Untitled.ipynb` beside a `untitled.ipynb`), and a rename may change only a name's case.
+(`checks.distinct_name`); so is a new name Try refuses that breaks later (`_bad_name`: a
+leading '-', a backslash, over 100 bytes), whose jobs, commands or package failed. Case
+is left alone here: Jupyter names new files itself (`Untitled.ipynb` beside a
+`untitled.ipynb`), and a rename may change only a name's case.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from tornado.web import HTTPError
 
-from ..checks import composed, look_alike, look_alike_refused
+from ..checks import check_file_name, composed, look_alike, look_alike_refused
+from ..errors import InputError
 from .readonly import guard, served_file
 
 if TYPE_CHECKING:
@@ -66,12 +69,28 @@ class LookAlikeNames:
             rel = Path(file.parent.resolve(), file.name).relative_to(folder)
         except (OSError, RuntimeError, ValueError):  # outside, a loop of links, a NUL
             return
-        for part in rel.parts:
-            if folder.is_dir() and not (folder / part).exists():
-                other = look_alike(folder, part, case=False)
+        for index, part in enumerate(rel.parts):
+            if not (folder / part).exists():
+                refused = _bad_name(part, index == len(rel.parts) - 1)
+                other = look_alike(folder, part, case=False) if folder.is_dir() else None
                 if other is not None:
                     refused = look_alike_refused(part, other, "path", "name", case=False)
+                if refused is not None:
                     raise HTTPError(
                         409, f"{path.strip('/')}: {refused.message}. fix: {refused.fix}"
                     )
             folder /= part
+
+
+def _bad_name(part: str, last: bool) -> InputError | None:
+    """The refusal of a new name under `projects/` that breaks later, as Try recipe refuses
+    it (`check_file_name`; a notebook's without `.ipynb`): a leading '-' that a command
+    reads as an option, a backslash no package carries, one longer than an import takes. A
+    hidden name is Jupyter's to refuse (`allow_hidden`), and is no recipe."""
+    if part.startswith("."):
+        return None
+    try:
+        check_file_name(part.removesuffix(".ipynb") if last else part, "path", "name", "rename it")
+    except InputError as exc:
+        return exc
+    return None

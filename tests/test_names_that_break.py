@@ -1,0 +1,185 @@
+"""Names a file system takes that broke later: a very long one (every job failed unsaved),
+one beginning with '-' (read as an option by the command lpstudio's own fixes gave), a
+hidden one (listed and run, never opened, packed and then refused by import) and one
+holding a backslash (packed by export, refused by import as altered). Each is refused where
+it is made (Try recipe from the CLI and REST, JupyterLab's file browser), listed with its
+`name_problem` where it is on disk already, and a long one runs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import write_recipe
+from tests.servers import rest
+
+#: A recipe name the file system takes, whose `<id>-<name>.ipynb` it does not.
+LONG = "l" * 248
+
+
+@pytest.fixture
+def jp_root_dir(ws: Path) -> Path:
+    """Jupyter serves the workspace, as `lpstudio serve` does."""
+    return ws
+
+
+async def contents(jp_fetch: Any, method: str, path: str, body: Any = None) -> Any:
+    """A request of JupyterLab's file browser (alice's) to the contents API."""
+    options: dict[str, Any] = {"method": method, "headers": {"X-Test-User": "alice"}}
+    if body is not None:
+        options["body"] = json.dumps(body)
+    return await jp_fetch("api", "contents", *path.split("/"), raise_error=False, **options)
+
+
+def rows(cli: Any) -> dict[str, dict[str, Any]]:
+    listed = cli("recipes", "--json")
+    assert listed.exit_code == 0, listed.output
+    return {row["recipe"]: row for row in json.loads(listed.stdout)}
+
+
+def test_a_recipe_with_a_very_long_name_runs_and_is_listed_saying_so(ws: Path, cli: Any) -> None:
+    write_recipe(ws, f"long/{LONG}", metadata={"title": "long"})
+    problem = rows(cli)[f"long/{LONG}.ipynb"]["name_problem"]
+    assert "is 248 bytes in UTF-8, more than 100" in problem["message"], problem
+    assert problem["fix"].startswith("rename it in JupyterLab's file browser"), problem
+
+    ran = cli("run", f"long/{LONG}", "--json")
+    assert ran.exit_code == 0, ran.output
+    job = json.loads(ran.stdout)
+    assert job["status"] == "succeeded", job
+    output = Path(job["output_path"])
+    assert output.is_file()
+    assert output.name.startswith(f"{job['id']}-llll") and output.name.endswith("….ipynb")
+    shown = cli("show", str(job["id"]))
+    assert f"output:   {output}" in shown.output, shown.output
+
+
+def test_try_refuses_a_name_beginning_with_dash_or_holding_a_backslash(ws: Path, cli: Any) -> None:
+    for option, name, cause, fix in (
+        ("--project", "-z", "begins with '-', which a command reads", "remove the leading '-'"),
+        ("--name", "-y", "begins with '-', which a command reads", "remove the leading '-'"),
+        ("--name", "a\\b", "holds '\\', which a package", "write '_' or '-' in its place"),
+    ):
+        args = ["--project", "p", "--name", "r"]
+        args[args.index(option) + 1] = name
+        said = cli("gallery", "try", "payment_reminder", *args)
+        assert said.exit_code == 2, said.output
+        assert f"{name!r}: it {cause}" in said.output, said.output
+        assert f"fix: {fix}" in said.output, said.output
+    assert not (ws / "projects" / "p").exists()
+
+
+async def test_rest_try_refuses_a_name_beginning_with_dash_or_holding_a_backslash(
+    jp_fetch: Any, ws: Path
+) -> None:
+    for body, field in (
+        ({"project": "-g", "name": "r"}, "project"),
+        ({"project": "g", "name": "-y"}, "name"),
+        ({"project": "g", "name": "a\\b"}, "name"),
+    ):
+        code, answer = await rest(
+            jp_fetch, "POST", "gallery", "try", body={"template": "payment_reminder", **body}
+        )
+        assert code == 400, answer
+        assert answer["error"]["field"] == field, answer
+    assert not (ws / "projects" / "g").exists()
+
+
+def test_a_recipe_named_with_a_leading_dash_is_listed_and_its_fixes_paste(
+    ws: Path, cli: Any
+) -> None:
+    """lpstudio's own fix, `lpstudio run -q/need.ipynb -p days VALUE`, was read as the
+    option -q when pasted."""
+    write_recipe(ws, "-q/need", parameters="days: int")
+    problem = rows(cli)["-q/need.ipynb"]["name_problem"]
+    assert "begins with '-', which a command reads as an option" in problem["message"]
+
+    refused = cli("run", "projects/-q/need.ipynb")
+    assert refused.exit_code == 2, refused.output
+    command = re.search(r"`(lpstudio settings [^`]*)`", refused.output)[1]
+    assert command == "lpstudio settings projects/-q/need.ipynb -p days VALUE", refused.output
+    pasted = cli(*shlex.split(command.replace("VALUE", "3"))[1:])
+    assert pasted.exit_code == 0, pasted.output
+    assert cli("settings", "projects/-q/need.ipynb", "--json").stdout.count('"days": 3') == 1
+
+    option = cli("run", "-q/need")
+    assert option.exit_code == 2
+    assert "a recipe whose name begins with '-' goes after its folder" in option.output
+
+
+def test_hidden_notebooks_are_no_recipes_and_a_package_leaves_them_out(
+    ws: Path, cli: Any, tmp_path: Path
+) -> None:
+    write_recipe(ws, ".drafts/r")
+    write_recipe(ws, "p/.hidden")
+    write_recipe(ws, "p/shown")
+    assert list(rows(cli)) == ["p/shown.ipynb"]
+
+    for name, part in ((".drafts/r", ".drafts"), ("p/.hidden", ".hidden.ipynb")):
+        ran = cli("run", name)
+        assert ran.exit_code == 2, ran.output
+        assert f"{name}.ipynb is no recipe: its name {part!r} begins with '.'" in ran.output
+        assert f"fix: rename {part} without the leading '.'" in ran.output
+
+    package = tmp_path / "p.zip"
+    exported = cli("export", "p", "-o", str(package))
+    assert exported.exit_code == 0, exported.output
+    assert zipfile.ZipFile(package).namelist().count("project/.hidden.ipynb") == 0
+    imported = cli("import", str(package), "--into", "imp")
+    assert imported.exit_code == 0, imported.output
+    assert list(rows(cli)) == ["imp/shown.ipynb", "p/shown.ipynb"]
+
+
+async def test_rest_neither_lists_nor_runs_a_hidden_notebook(jp_fetch: Any, ws: Path) -> None:
+    write_recipe(ws, ".drafts/r")
+    write_recipe(ws, "p/shown")
+    code, listed = await rest(jp_fetch, "GET", "recipes")
+    assert code == 200
+    assert [row["recipe"] for row in listed["recipes"]] == ["p/shown.ipynb"]
+    code, refused = await rest(jp_fetch, "POST", "recipes", ".drafts/r.ipynb", "run", body={})
+    assert code == 400, refused
+    assert refused["error"]["field"] == "recipe"
+    assert "begins with '.'" in refused["error"]["message"], refused
+
+
+def test_export_refuses_a_backslash_an_import_would_refuse(
+    ws: Path, cli: Any, tmp_path: Path
+) -> None:
+    """Export packed `a\\b.ipynb`, and import then called its own package altered."""
+    write_recipe(ws, "g2/a\\b")
+    problem = rows(cli)["g2/a\\b.ipynb"]["name_problem"]
+    assert "holds '\\'" in problem["message"], problem
+
+    package = tmp_path / "g2.zip"
+    refused = cli("export", "g2", "-o", str(package))
+    assert refused.exit_code == 2, refused.output
+    assert "which an import of the package would refuse" in refused.output
+    assert "fix: rename it in JupyterLab's file browser" in refused.output
+    assert not package.exists()
+
+
+async def test_the_file_browser_makes_no_name_that_breaks_later(jp_fetch: Any, ws: Path) -> None:
+    write_recipe(ws, "p/v1.2")
+    for new, cause in (
+        (f"{'k' * 245}.ipynb", "is 245 bytes in UTF-8, more than 100"),
+        ("-x.ipynb", "begins with '-'"),
+        ("a\\b.ipynb", "holds '\\'"),
+    ):
+        moved = await contents(
+            jp_fetch, "PATCH", "projects/p/v1.2.ipynb", {"path": f"projects/p/{new}"}
+        )
+        assert moved.code == 409, moved.body
+        assert cause in json.loads(moved.body)["message"]
+    folder = await contents(jp_fetch, "PUT", "projects/-drafts", {"type": "directory"})
+    assert folder.code == 409, folder.body
+    fine = await contents(
+        jp_fetch, "PATCH", "projects/p/v1.2.ipynb", {"path": "projects/p/v1-3.ipynb"}
+    )
+    assert fine.code == 200, fine.body
