@@ -183,3 +183,15 @@ async def test_the_file_browser_makes_no_name_that_breaks_later(jp_fetch: Any, w
         jp_fetch, "PATCH", "projects/p/v1.2.ipynb", {"path": "projects/p/v1-3.ipynb"}
     )
     assert fine.code == 200, fine.body
+
+
+async def test_rest_says_a_dash_recipe_s_fix_by_its_route(jp_fetch: Any, ws: Path) -> None:
+    """The CLI's fix writes the recipe after projects/; its route names it by its own."""
+    write_recipe(ws, "-q/need", parameters="days: int")
+    code, listed = await rest(jp_fetch, "GET", "recipes")
+    assert code == 200
+    assert "begins with '-'" in listed["recipes"][0]["name_problem"]["message"]
+    code, refused = await rest(jp_fetch, "POST", "recipes", "-q/need.ipynb", "run", body={})
+    assert code == 400, refused
+    assert "/recipes/-q/need.ipynb/run" in refused["error"]["fix"], refused
+    assert "projects/-q" not in refused["error"]["fix"], refused

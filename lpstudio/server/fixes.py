@@ -255,7 +255,8 @@ def _unquoted(word: str | None) -> str | None:
 
 def _path(name: str) -> str:
     """A recipe's name (a path under projects/) as a URL's path says it; one a fix wrote
-    after its folder (`projects/-q/need.ipynb`, `errors.word`) by its own name."""
+    after its folder (`projects/-q/need.ipynb`, `errors.word`) by its own name, which a
+    route takes as a recipe (an option's word holds no '/')."""
     if name.startswith("projects/-"):
         name = name.removeprefix("projects/")
     return quote(name, safe="/")
@@ -282,7 +283,9 @@ def route(words: list[str], recipe: str = SOME_RECIPE, api: str = PREFIX) -> str
             return _with_body(f"POST {api}/recipes/{name}/restore", [], body)
         case ["run"]:
             return f"POST {api}/recipes/{recipe}/run"
-        case ["run", name, *options] if not name.startswith("-"):
+        case ["run", name, *options] if (
+            not name.startswith("-") or "/" in name or name.endswith(".ipynb")
+        ):
             said = f"POST {api}/recipes/{name}/{'test' if '--test' in options else 'run'}"
             return _with_body(said, [o for o in options if o != "--test"]) or said
         case ["start", name, *options]:
