@@ -292,7 +292,8 @@ def test_the_cli_refuses_a_callable_whose_file_name_no_url_reaches(
     assert "gives no metadata.lpstudio.trigger.path" in row["problem"], row
     _at_path(ws, None, "plain")  # a plain file name: its path, as before
     shown = cli("settings", "bots/plain")
-    assert shown.exit_code == 0 and "POST /lpstudio/api/v1/call/plain  (" in shown.output, shown.output
+    assert shown.exit_code == 0, shown.output
+    assert "POST /lpstudio/api/v1/call/plain  (" in shown.output, shown.output
     assert cli("start", "bots/plain").exit_code == 0
 
 
