@@ -41,7 +41,14 @@ from typing import IO, TYPE_CHECKING, Any
 import nbformat
 
 from . import strictjson
-from .checks import Listings, check_file_name, composed, distinct_path, typed_project
+from .checks import (
+    Listings,
+    check_file_name,
+    check_unescaped,
+    composed,
+    distinct_path,
+    typed_project,
+)
 from .connections import NAME_PATTERN, PLACEHOLDER, authorise_fix, bind_connections
 from .errors import ConflictError, InputError, LpstudioError, word
 from .jsonschemas import first_problem
@@ -608,6 +615,7 @@ def _plan(
         try:
             refuse_held_secret(into, "into", "project folder", hidden, "give the folder its name")
             folder = project_folder(studio, into, False, "into", typed=True, every=False)[1]
+            check_unescaped(folder, "into", "project folder")
         except InputError as exc:  # named as given (the CLI says `--into`): the CLI prints
             exc.message = f"`into`: {exc.message}"  # the message alone, not the field
             exc.args = (exc.message,)

@@ -20,22 +20,26 @@ from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, SupportsIndex
+from urllib.parse import quote, unquote
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import OperationalError
 
 from .api_clients import ApiClients, token_refused
 from .checks import (
+    ESCAPE,
     check_defaults,
     check_event,
     check_file_name,
     check_run_event,
+    check_unescaped,
     composed,
     distinct_name,
     distinct_path,
     refused_defaults,
     typed_project,
     unused_defaults,
+    without_escapes,
 )
 from .connections import ConnectionInfo, Connections, bind_connections, check_bound_exist
 from .endpoints import check_call_timeout, endpoint_path, holder, serving
@@ -139,6 +143,23 @@ def _look_alike_problem(name: str) -> dict[str, str]:
         "fix": "rename "
         + ("this one" if this else "the other")
         + " in JupyterLab's file browser, to a name of its own",
+    }
+
+
+def _escape_problem(name: str) -> dict[str, str] | None:
+    """What a recipe's row says when its name holds a percent-escape (`ESCAPE`, refused in
+    a new name; a file manager or a checkout makes one): the REST API decodes it, so its
+    path as listed names another recipe there (`a%2Fb/r.ipynb` ran `a/b/r.ipynb`)."""
+    found = ESCAPE.search(name)
+    if found is None:
+        return None
+    return {
+        "message": f"recipe {name} holds {found[0]!r}, which a URL reads as "
+        f"{unquote(found[0])!r}: the REST API reads {name} as {unquote(name)}, and this "
+        f"recipe only as {quote(name, safe='/')}",
+        "field": "recipe",
+        "fix": "rename it without a % before two hex digits (in JupyterLab's file browser, "
+        "or with mv), e.g. " + without_escapes(name),
     }
 
 
@@ -604,7 +625,7 @@ class Studio:
             row["endpoint_problem"] = conflict.to_dict() if conflict is not None else None
             row["name_problem"] = (
                 _look_alike_problem(name) if spellings[composed(name)] > 1 else None
-            )
+            ) or _escape_problem(name)
             rows.append(row)
         return rows
 
@@ -2474,6 +2495,7 @@ class Studio:
         )
         for part in project.split("/"):
             check_file_name(part, "project", "project folder", fix)
+        check_unescaped(project, "project", "project folder")
         composed = distinct_path(self.workspace.projects, project, "project", "project folder")
         if composed != project:  # its accents written composed
             project = composed
@@ -2497,6 +2519,7 @@ class Studio:
         self.refuse_held_secret(stem, "name", "recipe name", "name the recipe for what it does")
         stem = stem.removesuffix(".ipynb")  # "reminder.v2" is a name, not a suffix to drop
         check_file_name(stem, "name", "recipe name", "give a plain file name such as my_reminder")
+        check_unescaped(stem, "name", "recipe name")
         stem = distinct_name(folder, stem, "name", "recipe name", ".ipynb")
         with trying(self.workspace):  # no other try picks the same free endpoint
             endpoint = None
@@ -2560,6 +2583,7 @@ class Studio:
             path = self.workspace.under_projects(notebook_path(ref))
             path = self.workspace.inside(path, self.workspace.projects, "recipe", "recipe")
             if not path.is_file():
+                self.workspace.refuse_folder(ref)
                 raise NotFoundError(
                     f"recipe {ref} does not exist",
                     field="recipe",
