@@ -12,6 +12,9 @@ lock when the process ends, however it ends; unlike a pid, it cannot be mistaken
 live process of the same number (a reused pid, another pid namespace sharing the home
 folder). The first kernel files of a process, and each kernel pool as it starts, remove
 the folders whose lock nobody holds; the process's own goes at its clean exit.
+
+Names are short: a socket's path must fit in 107 bytes (`sockaddr_un`), and the runtime
+folder's own path takes half of that in a deep home folder.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import fcntl
+import itertools
 import os
 import shutil
 import tempfile
@@ -56,11 +60,20 @@ def process_folder() -> Path:
         return folder
 
 
+def kernel_path() -> Path:
+    """A new kernel's name in this process's folder: its sockets are `<name>-1` to `-5`,
+    its connection file `<name>.json`."""
+    return process_folder() / str(next(_numbers))
+
+
+_numbers = itertools.count(1)
+
+
 def _locked_folder(parent: Path) -> tuple[Path, int]:
     """A new private folder in `parent`, locked by this process. Another process's sweep
     may take it for a dead one's between its making and its locking: then another."""
     while True:
-        folder = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=parent))  # 0700
+        folder = Path(tempfile.mkdtemp(prefix="", dir=parent))  # 0700
         try:
             fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
         except FileNotFoundError:

@@ -243,7 +243,7 @@ def new_kernel_manager(
     spec allows it, else guarded (`GuardedProvisioner`) unless its spec names a provisioner
     of its own. Its sockets and its connection file (with the kernel's key) are named alike
     in this process's private folder (`kernelfiles`), never in the shared /tmp."""
-    name = str(kernelfiles.process_folder() / uuid.uuid4().hex[:12])
+    name = str(kernelfiles.kernel_path())
     km = AsyncKernelManager(
         kernel_name=kernel_name,
         transport="ipc",
