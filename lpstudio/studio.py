@@ -16,7 +16,7 @@ import os
 from collections import Counter
 from collections.abc import Collection, Iterator, Mapping
 from concurrent.futures import Future
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, SupportsIndex
@@ -236,6 +236,14 @@ def _given(job: Job) -> dict[str, Any]:
     if job.given is not None:
         return job.given
     return {} if job.trigger in HELD_TRIGGERS else job.parameters
+
+
+def _day_folder_name(name: str) -> bool:
+    """Whether `name` is a day folder's of history/ (`2026-12-07`)."""
+    try:
+        return date.fromisoformat(name).isoformat() == name
+    except ValueError:
+        return False
 
 
 def _error_kind(error: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -1312,17 +1320,39 @@ class Studio:
         return ids
 
     def _erase_outputs(self, outputs: list[tuple[int, str | None]]) -> None:
-        """Erases the notebooks of purged jobs, then forgets where they were."""
+        """Erases the notebooks of purged jobs, and the day folders of history/ they leave
+        empty, then forgets where they were."""
         from .models import Job
 
+        folders = set()
         for _job_id, output in outputs:
             if output:
-                (self.workspace.root / output).unlink(missing_ok=True)
+                path = self.workspace.root / output
+                path.unlink(missing_ok=True)
+                folders.add(path.parent)
+        self._remove_emptied(folders)
         if outputs:
             with self.store.write() as s:
                 s.execute(
                     update(Job), [{"id": job_id, "output_path": None} for job_id, _ in outputs]
                 )
+
+    def _remove_emptied(self, folders: set[Path]) -> None:
+        """Removes those of `folders` that are day folders of history/ (`history/<date>/`,
+        as `runner.output_path_for` makes them) and hold nothing now: one a year of daily
+        purges would otherwise leave 365 of. A folder still holding anything (a user's
+        file) stays, and so do history/ itself and any other folder. A job queued for that
+        day makes it again as its notebook is first saved (`runner.NotebookWriter`)."""
+        try:
+            history = os.stat(self.workspace.history)
+        except OSError:
+            return
+        for folder in folders:
+            with contextlib.suppress(OSError):  # not empty, gone already, or no day's
+                if _day_folder_name(folder.name) and os.path.samestat(
+                    os.stat(folder.parent), history
+                ):
+                    folder.rmdir()
 
     # -- settings --------------------------------------------------------------------------
 
