@@ -35,9 +35,10 @@ from jupyter_core.paths import jupyter_runtime_dir
 FOLDER = "lpstudio"
 
 _lock = threading.Lock()
-# This process's folder: (its pid, the folder, the descriptor that holds its lock). A
-# forked child finds its parent's pid here and makes its own.
-_own: tuple[int, Path, int] | None = None
+# This process's folders, one per runtime folder it used (`JUPYTER_RUNTIME_DIR` read at
+# each call): the folder and the descriptor that holds its lock. A forked child finds its
+# parent's pid here and makes its own.
+_own: dict[Path, tuple[int, Path, int]] = {}
 
 
 def base() -> Path:
@@ -47,16 +48,21 @@ def base() -> Path:
 
 def process_folder() -> Path:
     """This process's folder for its kernels' files, made (and the folders of processes
-    that are gone removed) on the first call."""
-    global _own
+    that are gone removed) on the first call, and again if it was removed since."""
+    parent = base()
     with _lock:
-        if _own is not None and _own[0] == os.getpid():
-            return _own[1]
-        parent = base()
+        own = _own.pop(parent, None)
+        if own is not None:
+            if own[0] == os.getpid() and own[1].is_dir():
+                _own[parent] = own
+                return own[1]
+            # A forked child's copy of its parent's lock (the parent keeps it), or a folder
+            # removed by hand (the runtime folder cleared): another folder.
+            os.close(own[2])
         parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         sweep(parent)
         folder, fd = _locked_folder(parent)
-        _own = (os.getpid(), folder, fd)
+        _own[parent] = (os.getpid(), folder, fd)
         return folder
 
 
@@ -117,11 +123,12 @@ def sweep(parent: Path | None = None) -> list[Path]:
 
 @atexit.register
 def _remove_own() -> None:
-    """A clean exit removes the process's folder, after its pools closed (`pool` imports
+    """A clean exit removes the process's folders, after its pools closed (`pool` imports
     this module before it registers their closing: exit functions run last first)."""
-    global _own
     with _lock:
-        own, _own = _own, None
-    if own is not None and own[0] == os.getpid():
-        shutil.rmtree(own[1], ignore_errors=True)
-        os.close(own[2])
+        owned = list(_own.values())
+        _own.clear()
+    for pid, folder, fd in owned:
+        if pid == os.getpid():
+            shutil.rmtree(folder, ignore_errors=True)
+            os.close(fd)
