@@ -6,7 +6,7 @@ shared temporary folder unless told a path, and only a clean shutdown removes an
 them: a process killed with SIGKILL (an OOM kill, a crash) left them there for good.
 
 So every process that starts kernels (a server, a worker, `lpstudio run`) keeps them in a
-folder of its own, `<Jupyter's runtime folder>/lpstudio/<pid>-<random>/`, private (0700),
+folder of its own, `<Jupyter's runtime folder>/lpstudio/<random>/`, private (0700),
 on which it holds an exclusive `flock` as long as it lives. The kernel system drops the
 lock when the process ends, however it ends; unlike a pid, it cannot be mistaken for a
 live process of the same number (a reused pid, another pid namespace sharing the home
