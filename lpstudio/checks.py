@@ -15,6 +15,7 @@ from collections.abc import Callable, Collection, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 from jsonschema import Draft202012Validator, ValidationError
 from referencing.exceptions import Unresolvable
@@ -110,6 +111,32 @@ def shortened(name: str, limit: int = MAX_NAME_BYTES) -> str:
         return name
     cut = name.encode()[: limit - len("…".encode())].decode(errors="ignore")
     return f"{cut}…"
+
+
+#: A percent-escape, a byte as a URL writes it (`%2F` is `/`): the REST API's routes decode
+#: one in a recipe's path, as README says, so a name holding one names another recipe there
+#: (`a%2Fb/r.ipynb`, listed so, ran `a/b/r.ipynb`).
+ESCAPE = re.compile("%[0-9A-Fa-f]{2}")
+
+
+def check_unescaped(name: str, field: str, what: str) -> None:
+    """Refuses a new name (Try's project and recipe, an import's folder) holding a
+    percent-escape (`ESCAPE`); one already on disk is listed with its `name_problem`."""
+    found = ESCAPE.search(name)
+    if found is None:
+        return
+    raise InputError(
+        f"invalid {what} {name!r}: it holds {found[0]!r}, which a URL reads as "
+        f"{unquote(found[0])!r}, so the REST API would take it for another name",
+        field=field,
+        fix=f"write it without a % before two hex digits, e.g. {without_escapes(name)!r}",
+    )
+
+
+def without_escapes(name: str) -> str:
+    """`name` with the `%` of each percent-escape dropped (`x%2Fy` as `x2Fy`): a name to
+    suggest in its place."""
+    return re.sub("%(?=[0-9A-Fa-f]{2})", "", name)
 
 
 def composed(name: str) -> str:

@@ -45,6 +45,7 @@ from .checks import (
     Listings,
     check_file_name,
     check_path_names,
+    check_unescaped,
     composed,
     distinct_path,
     typed_project,
@@ -633,6 +634,7 @@ def _plan(
         try:
             refuse_held_secret(into, "into", "project folder", hidden, "give the folder its name")
             folder = project_folder(studio, into, False, "into", typed=True, every=False)[1]
+            check_unescaped(folder, "into", "project folder")
         except InputError as exc:  # named as given (the CLI says `--into`): the CLI prints
             exc.message = f"`into`: {exc.message}"  # the message alone, not the field
             exc.args = (exc.message,)

@@ -51,7 +51,6 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import zmq.asyncio
@@ -62,6 +61,7 @@ from jupyter_client.provisioning import LocalProvisioner
 from jupyter_core.paths import jupyter_runtime_dir
 from traitlets.log import get_logger
 
+from . import kernelfiles
 from .forkserver import (
     NOT_STARTED,
     ForkProvisioner,
@@ -239,13 +239,18 @@ class GuardedProvisioner(LocalProvisioner):
 def new_kernel_manager(
     kernel_name: str, server: ForkServer | None = None, **kw: Any
 ) -> AsyncKernelManager:
-    """A kernel manager on IPC sockets in the private runtime folder (no TCP port),
-    launching through `server` when the spec allows it, else guarded
-    (`GuardedProvisioner`) unless its spec names a provisioner of its own."""
-    runtime = Path(jupyter_runtime_dir())
-    runtime.mkdir(parents=True, exist_ok=True)
-    ip = str(runtime / f"lpstudio-{uuid.uuid4().hex[:12]}")
-    km = AsyncKernelManager(kernel_name=kernel_name, transport="ipc", ip=ip, **kw)
+    """A kernel manager on IPC sockets (no TCP port), launching through `server` when the
+    spec allows it, else guarded (`GuardedProvisioner`) unless its spec names a provisioner
+    of its own. Its sockets and its connection file (with the kernel's key) are named alike
+    in this process's private folder (`kernelfiles`), never in the shared /tmp."""
+    name = str(kernelfiles.kernel_path())
+    km = AsyncKernelManager(
+        kernel_name=kernel_name,
+        transport="ipc",
+        ip=name,
+        connection_file=f"{name}.json",
+        **kw,
+    )
     km._kernel_spec = find_kernel_spec(km.kernel_spec_manager, kernel_name)
     km.kernel_id = str(uuid.uuid4())
     spec = km.kernel_spec
@@ -356,11 +361,10 @@ class KernelPool:
 
     def __init__(self, settings: PoolSettings, cwd: str | None = None) -> None:
         self.settings = settings
-        if cwd is None:  # the fork server's folder: on a new machine, not made yet
-            runtime = Path(jupyter_runtime_dir())
-            runtime.mkdir(parents=True, exist_ok=True)
-            cwd = str(runtime)
-        self.cwd = cwd
+        # The kernels' files' folder made now, and those of processes gone removed: a
+        # server starting again sweeps what its killed predecessor left.
+        kernelfiles.process_folder()
+        self.cwd = cwd if cwd is not None else jupyter_runtime_dir()  # the fork server's
         self.server = ForkServer(settings.preimport, self.cwd) if settings.fork else None
         self._ready: dict[str, deque[ReadyKernel]] = {}
         self._starting: dict[str, int] = {}

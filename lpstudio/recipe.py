@@ -684,17 +684,33 @@ class Recipe:
         sends `/call/v1/x/../y` as `/call/v1/y`, so a path with a `.` or `..` segment, or an
         empty one (`v1//y`, `v1/`), would be listed in the OpenAPI document and started,
         while its calls reach another path (404). Checked before the rest of the metadata,
-        to say so in words rather than as `CALL_PATH`'s regular expression."""
+        to say so in words rather than as `CALL_PATH`'s regular expression. A recipe that
+        gives none is called at its file's stem (`endpoint_path`), held to the same rule:
+        `🛒.ipynb` or `what?.ipynb` started and was shown at `/call/🛒`, `/call/what?`,
+        paths its callers could not send as shown (404)."""
         trigger = self.metadata.get("trigger")
         if not isinstance(trigger, dict) or trigger.get("kind") != "callable":
             return
+        where = "metadata.lpstudio.trigger.path"
         path = trigger.get("path")
+        if path is None:
+            stem = Path(self.name).stem
+            found = _unreachable(stem)
+            if found is not None:
+                raise RecipeError(
+                    f"recipe {self.name} gives no {where}, so it is called at its file "
+                    f"name {stem!r}, which {found}",
+                    field=where,
+                    fix=f"give {where} in the notebook's metadata ({_closest_said(stem)}): "
+                    f"segments of {_CALL_PATH_SAID} separated by single slashes; or rename "
+                    "the notebook to such a name",
+                )
+            return
         if not isinstance(path, str):
-            return  # none, or not text: `METADATA_SCHEMA` says so
+            return  # not text: `METADATA_SCHEMA` says so
         found = _unreachable(path)
         if found is None:
             return
-        where = "metadata.lpstudio.trigger.path"
         raise RecipeError(
             f"recipe {self.name}: {where} {path!r} {found}",
             field=where,

@@ -559,7 +559,11 @@ class NotebookWriter:
         )
         if not self.saved:  # its day's folder, made by the job's first save
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        replace_file(self.path, text + "\n")
+        try:
+            replace_file(self.path, text + "\n")
+        except FileNotFoundError:  # a purge removed the day's folder, empty, meanwhile
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            replace_file(self.path, text + "\n")
         self.saved = True
 
     def _held(self, nb: Any) -> None:

@@ -16,20 +16,23 @@ import os
 from collections import Counter
 from collections.abc import Collection, Iterator, Mapping
 from concurrent.futures import Future
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, SupportsIndex
+from urllib.parse import quote, unquote
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import OperationalError
 
 from .api_clients import ApiClients, token_refused
 from .checks import (
+    ESCAPE,
     check_defaults,
     check_event,
     check_file_name,
     check_run_event,
+    check_unescaped,
     composed,
     distinct_name,
     distinct_path,
@@ -38,6 +41,7 @@ from .checks import (
     shortened,
     typed_project,
     unused_defaults,
+    without_escapes,
 )
 from .connections import ConnectionInfo, Connections, bind_connections, check_bound_exist
 from .endpoints import check_call_timeout, endpoint_path, holder, serving
@@ -144,6 +148,23 @@ def _look_alike_problem(name: str) -> dict[str, str]:
     }
 
 
+def _escape_problem(name: str) -> dict[str, str] | None:
+    """What a recipe's row says when its name holds a percent-escape (`ESCAPE`, refused in
+    a new name; a file manager or a checkout makes one): the REST API decodes it, so its
+    path as listed names another recipe there (`a%2Fb/r.ipynb` ran `a/b/r.ipynb`)."""
+    found = ESCAPE.search(name)
+    if found is None:
+        return None
+    return {
+        "message": f"recipe {name} holds {found[0]!r}, which a URL reads as "
+        f"{unquote(found[0])!r}: the REST API reads {name} as {unquote(name)}, and this "
+        f"recipe only as {quote(name, safe='/')}",
+        "field": "recipe",
+        "fix": "rename it without a % before two hex digits (in JupyterLab's file browser, "
+        "or with mv), e.g. " + without_escapes(name),
+    }
+
+
 def _name_problem(name: str) -> dict[str, str] | None:
     """What a recipe's row says when its name breaks later (`recipe_name_problem`): listed,
     so its user renames it before a command, an export or an import fails on it."""
@@ -226,6 +247,14 @@ def _given(job: Job) -> dict[str, Any]:
     if job.given is not None:
         return job.given
     return {} if job.trigger in HELD_TRIGGERS else job.parameters
+
+
+def _day_folder_name(name: str) -> bool:
+    """Whether `name` is a day folder's of history/ (`2026-12-07`)."""
+    try:
+        return date.fromisoformat(name).isoformat() == name
+    except ValueError:
+        return False
 
 
 def _error_kind(error: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -614,7 +643,9 @@ class Studio:
             conflict = conflicts.get(name)
             row["endpoint_problem"] = conflict.to_dict() if conflict is not None else None
             row["name_problem"] = (
-                _look_alike_problem(name) if spellings[composed(name)] > 1 else _name_problem(name)
+                (_look_alike_problem(name) if spellings[composed(name)] > 1 else None)
+                or _escape_problem(name)
+                or _name_problem(name)
             )
             rows.append(row)
         return rows
@@ -1302,17 +1333,39 @@ class Studio:
         return ids
 
     def _erase_outputs(self, outputs: list[tuple[int, str | None]]) -> None:
-        """Erases the notebooks of purged jobs, then forgets where they were."""
+        """Erases the notebooks of purged jobs, and the day folders of history/ they leave
+        empty, then forgets where they were."""
         from .models import Job
 
+        folders = set()
         for _job_id, output in outputs:
             if output:
-                (self.workspace.root / output).unlink(missing_ok=True)
+                path = self.workspace.root / output
+                path.unlink(missing_ok=True)
+                folders.add(path.parent)
+        self._remove_emptied(folders)
         if outputs:
             with self.store.write() as s:
                 s.execute(
                     update(Job), [{"id": job_id, "output_path": None} for job_id, _ in outputs]
                 )
+
+    def _remove_emptied(self, folders: set[Path]) -> None:
+        """Removes those of `folders` that are day folders of history/ (`history/<date>/`,
+        as `runner.output_path_for` makes them) and hold nothing now: one a year of daily
+        purges would otherwise leave 365 of. A folder still holding anything (a user's
+        file) stays, and so do history/ itself and any other folder. A job queued for that
+        day makes it again as its notebook is first saved (`runner.NotebookWriter`)."""
+        try:
+            history = os.stat(self.workspace.history)
+        except OSError:
+            return
+        for folder in folders:
+            with contextlib.suppress(OSError):  # not empty, gone already, or no day's
+                if _day_folder_name(folder.name) and os.path.samestat(
+                    os.stat(folder.parent), history
+                ):
+                    folder.rmdir()
 
     # -- settings --------------------------------------------------------------------------
 
@@ -2489,6 +2542,7 @@ class Studio:
         )
         for part in project.split("/"):
             check_file_name(part, "project", "project folder", fix)
+        check_unescaped(project, "project", "project folder")
         composed = distinct_path(self.workspace.projects, project, "project", "project folder")
         if composed != project:  # its accents written composed
             project = composed
@@ -2512,6 +2566,7 @@ class Studio:
         self.refuse_held_secret(stem, "name", "recipe name", "name the recipe for what it does")
         stem = stem.removesuffix(".ipynb")  # "reminder.v2" is a name, not a suffix to drop
         check_file_name(stem, "name", "recipe name", "give a plain file name such as my_reminder")
+        check_unescaped(stem, "name", "recipe name")
         stem = distinct_name(folder, stem, "name", "recipe name", ".ipynb")
         with trying(self.workspace):  # no other try picks the same free endpoint
             endpoint = None
@@ -2575,6 +2630,7 @@ class Studio:
             path = self.workspace.under_projects(notebook_path(ref))
             path = self.workspace.inside(path, self.workspace.projects, "recipe", "recipe")
             if not path.is_file():
+                self.workspace.refuse_folder(ref)
                 raise NotFoundError(
                     f"recipe {ref} does not exist",
                     field="recipe",

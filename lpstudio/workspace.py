@@ -1206,6 +1206,14 @@ class Workspace:
                 return reading.resolve()
         return None
 
+    def refuse_folder(self, ref: str | os.PathLike[str]) -> None:
+        """Refuses a stored name (the REST API's) that is a folder (`_not_a_recipe`), as
+        `recipe_path` refuses a typed one: `p/x.ipynb/`, a folder, was said not to exist
+        over REST, where the CLI named one of its recipes."""
+        folder = self._folder_named(ref, typed=False)
+        if folder is not None:
+            raise self._not_a_recipe(ref, folder, None)
+
     def _not_a_recipe(
         self, ref: str | os.PathLike[str], folder: Path, recipe: Path | None
     ) -> WorkspaceError:

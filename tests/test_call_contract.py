@@ -8,9 +8,11 @@ and an API client given an endpoint that is no callable path.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import openapi_spec_validator
@@ -233,14 +235,15 @@ def test_a_ref_leading_nowhere_answers_503_naming_the_input_schema(
 # -- D: a trigger.path no URL reaches ------------------------------------------------------------
 
 
-def _at_path(ws: Path, path: str, name: str = "dots") -> None:
-    """bots/`name`, a callable recipe at `path`."""
+def _at_path(ws: Path, path: str | None, name: str = "dots") -> None:
+    """bots/`name`, a callable recipe at `path` (None: no `trigger.path`, at its stem)."""
+    trigger = {"kind": "callable"} if path is None else {"kind": "callable", "path": path}
     write_recipe(
         ws,
         f"bots/{name}",
         parameters="unused: int = 0  # the call's input is its event",
         cells=("import lpstudio.kernel as lp", "lp.respond({})"),
-        metadata={"title": name, "trigger": {"kind": "callable", "path": path}},
+        metadata={"title": name, "trigger": trigger},
     )
 
 
@@ -269,6 +272,29 @@ def test_a_trigger_path_with_dot_or_empty_segments_is_refused_when_read(
         started = cli("start", "bots/dots")
         assert started.exit_code == 0, (path, started.output)
         assert cli("stop", "bots/dots").exit_code == 0
+
+
+def test_the_cli_refuses_a_callable_whose_file_name_no_url_reaches(
+    ws: Path, cli: Callable[..., Result]
+) -> None:
+    # `lpstudio start cb/🛒` said `started`, and `settings cb/what?` showed
+    # `receives: POST /lpstudio/api/v1/call/what?`, a path its callers could not send so.
+    _at_path(ws, None, "what?")
+    for command in ("start", "settings", "run"):
+        refused = cli(command, "bots/what?")
+        assert refused.exit_code == 2, (command, refused.output)
+        assert "gives no metadata.lpstudio.trigger.path" in refused.output, refused.output
+        assert "its file name 'what?'" in refused.output, refused.output
+        assert "give metadata.lpstudio.trigger.path" in refused.output, refused.output
+        assert "closest: 'what'" in refused.output, refused.output
+    listed = json.loads(cli("recipes", "--json").stdout)
+    (row,) = (row for row in listed if row["recipe"] == "bots/what?.ipynb")
+    assert "gives no metadata.lpstudio.trigger.path" in row["problem"], row
+    _at_path(ws, None, "plain")  # a plain file name: its path, as before
+    shown = cli("settings", "bots/plain")
+    assert shown.exit_code == 0, shown.output
+    assert "POST /lpstudio/api/v1/call/plain  (" in shown.output, shown.output
+    assert cli("start", "bots/plain").exit_code == 0
 
 
 def test_a_trigger_path_is_refused_naming_the_closest_valid_path(
@@ -300,6 +326,54 @@ def test_a_trigger_path_is_refused_naming_the_closest_valid_path(
                 assert "other than ASCII letters A-Z or a-z, digits" in error["message"], error
     finally:
         misnamed.unlink()
+
+
+def test_a_file_name_no_url_reaches_is_refused_as_a_callable_s_path(
+    served: Served, callables: Path, token: str
+) -> None:
+    # With no trigger.path, `🛒.ipynb` started and was shown (CLI, lab, OpenAPI) at
+    # /call/🛒, which no URL reached (404), and `what?` at /call/what?, which reached /call/what.
+    for stem, closest in (
+        ("🛒", "such as 'v1/optin'"),
+        ("what?", "closest: 'what'"),
+        ("#tag", "closest: 'tag'"),
+        ("100%", "closest: '100'"),
+        ("two words", "closest: 'two-words'"),
+        ("a&b", "closest: 'a-b'"),
+    ):
+        _at_path(callables, None, stem)
+        named = quote(f"bots/{stem}.ipynb", safe="")
+        try:
+            for method, route in (("POST", "start"), ("POST", "run"), ("GET", "")):
+                answer = served.api("alice", method, f"/recipes/{named}/{route}".rstrip("/"))
+                error = error_of(answer, 400, "metadata.lpstudio.trigger.path")
+                assert error["message"] == (
+                    f"recipe bots/{stem}.ipynb gives no metadata.lpstudio.trigger.path, so it "
+                    f"is called at its file name {stem!r}, which holds a character other than "
+                    "ASCII letters A-Z or a-z, digits, '_', '.', '-' or '/', or does not start "
+                    "with a letter or digit"
+                ), error
+                assert error["fix"].startswith(
+                    f"give metadata.lpstudio.trigger.path in the notebook's metadata ({closest})"
+                ), error
+            made = served.api(
+                "alice", "POST", "/api-clients", json={"name": "c2", "endpoints": [stem]}
+            )
+            assert repr(stem) in error_of(made, 400, "endpoints")["message"]
+        finally:
+            (callables / f"projects/bots/{stem}.ipynb").unlink()
+    # A plain file name is its path, as before: started, listed and called at /call/plain_bot.
+    _at_path(callables, None, "plain_bot")
+    try:
+        started = served.api("alice", "POST", "/recipes/bots/plain_bot.ipynb/start")
+        assert started.status_code == 200, started.text
+        document = httpx.get(f"{served.url}{API}/openapi.json", headers={"API-TOKEN": token})
+        assert "/call/plain_bot" in document.json()["paths"], list(document.json()["paths"])
+        called = send(served, token, "POST", "plain_bot", {})
+        assert called.status_code == 200, called.text
+    finally:
+        served.api("alice", "POST", "/recipes/bots/plain_bot.ipynb/stop")
+        (callables / "projects/bots/plain_bot.ipynb").unlink()
 
 
 # -- E: a body refused as JSON is told the fix for its cause -------------------------------------
