@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 
 from lpstudio import launch as launch_module
 from tests.browser import free_port
-from tests.conftest import wait_for
+from tests.conftest import PortTaken, on_a_free_port, wait_for
 
 
 def launch(
@@ -34,6 +36,44 @@ def launch(
         text=True,
         env=env,
     )
+
+
+#: What the launcher's log says when a port it was given is taken: its own check of
+#: JupyterLab's port, JupyterLab's bind after it, the sandbox's bind.
+PORT_IN_USE = re.compile(r"port \d+ is (already )?in use|Address already in use")
+
+
+class Launched(NamedTuple):
+    """A launcher `launched` started, its two ports, and the lines it printed first."""
+
+    proc: subprocess.Popen[str]
+    port: int
+    sandbox_port: int
+    lines: list[str]
+
+
+def launched(ws: Path, log: Path, lines: int = 3, env: dict[str, str] | None = None) -> Launched:
+    """`make studio` on free ports, once it printed its first `lines` (3: its URL last),
+    its errors in `log`; again on new ports while it found one taken (free when chosen, a
+    port may be taken before the launcher binds it: `on_a_free_port`), from the same start:
+    a workspace it made is removed first (reused, it says more lines)."""
+    made = not ws.exists()
+
+    def start(port: int) -> Launched:
+        sandbox_port = free_port()
+        with log.open("w") as out:
+            proc = launch(ws, port, sandbox_port, stderr=out.fileno(), env=env)
+        assert proc.stdout is not None
+        printed = [proc.stdout.readline() for _ in range(lines)]
+        if not printed[-1]:  # it ended before printing them all
+            proc.wait(timeout=60)
+            if PORT_IN_USE.search(log.read_text()):
+                if made:
+                    shutil.rmtree(ws, ignore_errors=True)
+                raise PortTaken(f"{port} or {sandbox_port}")
+        return Launched(proc, port, sandbox_port, printed)
+
+    return on_a_free_port(start)
 
 
 def studio_answer(proc: subprocess.Popen[str], port: int, token: str, path: str) -> httpx.Response:
@@ -76,12 +116,10 @@ def children(pid: int) -> list[Path]:
 
 
 def test_make_studio_opens_jupyterlab_with_the_studio_on_the_sandbox(tmp_path: Path) -> None:
-    port, sandbox_port = free_port(), free_port()
     # A token of the caller's own environment does not take over: the URL printed opens it.
-    proc = launch(tmp_path / "ws", port, sandbox_port, env={**os.environ, "JUPYTER_TOKEN": "x"})
+    env = {**os.environ, "JUPYTER_TOKEN": "x"}
+    proc, port, sandbox_port, lines = launched(tmp_path / "ws", tmp_path / "launch.log", env=env)
     try:
-        assert proc.stdout is not None
-        lines = [proc.stdout.readline() for _ in range(3)]
         assert lines[0].startswith(f"sandbox:   http://127.0.0.1:{sandbox_port}"), lines
         assert lines[1].strip() == f"workspace: {tmp_path / 'ws'}"
         url = lines[2].split()[-1]
@@ -123,20 +161,16 @@ def test_a_reused_studio_follows_its_new_sandbox_and_sigterm_stops_it_all(tmp_pa
     """Launched again on another sandbox port, its connections stayed on the first (every
     test refused); SIGTERM left JupyterLab and its scheduler running alone; a port in use
     got a login URL to whatever held it."""
-    ws, port = tmp_path / "ws", free_port()
+    ws, log = tmp_path / "ws", tmp_path / "launch.log"
+    first = launched(ws, log, lines=2)
+    assert first.lines[0].startswith("sandbox:")
+    assert first.lines[1].startswith("workspace:")  # made: its connections too
+    first.proc.send_signal(signal.SIGINT)
+    first.proc.communicate(timeout=60)
 
-    first = launch(ws, port, free_port())
-    assert first.stdout is not None
-    assert first.stdout.readline().startswith("sandbox:")
-    assert first.stdout.readline().startswith("workspace:")  # made: its connections too
-    first.send_signal(signal.SIGINT)
-    first.communicate(timeout=60)
-
-    sandbox_port = free_port()
-    second = launch(ws, port, sandbox_port)
+    # On new ports (the sandbox's is what it follows; JupyterLab's, reused, might be taken).
+    second, port, sandbox_port, lines = launched(ws, log, lines=5)
     try:
-        assert second.stdout is not None
-        lines = [second.stdout.readline() for _ in range(5)]
         assert lines[1:3] == [
             "connection liveperson now uses this sandbox\n",
             "connection shopify now uses this sandbox\n",
@@ -169,12 +203,10 @@ def stopped(port: int) -> bool:
 def test_a_launcher_killed_takes_jupyterlab_with_it(tmp_path: Path) -> None:
     """`kill -9` of the launcher (`python -m lpstudio.launch`) left JupyterLab running
     headless with its hosted scheduler, and no terminal to stop it."""
-    ws, port, sandbox_port = tmp_path / "ws", free_port(), free_port()
-    proc = launch(ws, port, sandbox_port)
+    ws = tmp_path / "ws"
+    proc, port, sandbox_port, lines = launched(ws, tmp_path / "launch.log")
     lab: list[Path] = []
     try:
-        assert proc.stdout is not None
-        lines = [proc.stdout.readline() for _ in range(3)]
         assert lines[2].startswith("studio:"), lines
         lab = children(proc.pid)
         proc.kill()

@@ -14,7 +14,8 @@ import httpx
 import pytest
 
 from tests.browser import free_port
-from tests.test_launch import launch
+from tests.conftest import PortTaken, on_a_free_port
+from tests.test_launch import PORT_IN_USE, launched
 
 #: A JupyterLab whose start never ends (a machine too loaded), and one that ends at once.
 HANGS = "import threading\nthreading.Event().wait()\n"
@@ -31,12 +32,8 @@ def answers(url: str) -> bool:
 
 
 def test_the_url_printed_answers_at_once(tmp_path: Path) -> None:
-    port, sandbox_port = free_port(), free_port()
-    with (tmp_path / "launch.log").open("w") as log:
-        proc = launch(tmp_path / "ws", port, sandbox_port, stderr=log.fileno())
+    proc, port, _, lines = launched(tmp_path / "ws", tmp_path / "launch.log")
     try:
-        assert proc.stdout is not None
-        lines = [proc.stdout.readline() for _ in range(3)]
         url = lines[2].split()[-1]
         assert lines[2].startswith("studio:") and url.startswith(f"http://127.0.0.1:{port}/lab")
         token = url.split("token=")[1]
@@ -59,15 +56,29 @@ def test_the_url_printed_answers_at_once(tmp_path: Path) -> None:
 def test_a_jupyterlab_that_never_answers_is_told_with_its_log_and_stopped(
     tmp_path: Path, config: str, timeout: str, said: str
 ) -> None:
-    port, sandbox_port = free_port(), free_port()
     (tmp_path / "config").mkdir()
     (tmp_path / "config" / "jupyter_server_config.py").write_text(config)
     command = [sys.executable, "-m", "lpstudio.launch", "--workspace", str(tmp_path / "ws")]
-    options = ["--port", str(port), "--sandbox-port", str(sandbox_port), "--start-timeout", timeout]
     env = {**os.environ, "JUPYTER_CONFIG_DIR": str(tmp_path / "config")}
-    done = subprocess.run(
-        [*command, *options], capture_output=True, text=True, env=env, timeout=180
-    )
+
+    def run(port: int) -> tuple[int, int, subprocess.CompletedProcess[str]]:
+        """The launch on `port` and a free sandbox port; `PortTaken` if either was taken
+        before the launcher bound it (its own check or the sandbox's bind says so, and it
+        ends before JupyterLab, which binds none here, could)."""
+        sandbox_port = free_port()
+        ports = ["--port", str(port), "--sandbox-port", str(sandbox_port)]
+        done = subprocess.run(
+            [*command, *ports, "--start-timeout", timeout],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=180,
+        )
+        if "error: JupyterLab" not in done.stderr and PORT_IN_USE.search(done.stderr):
+            raise PortTaken(f"{port} or {sandbox_port}")
+        return port, sandbox_port, done
+
+    port, sandbox_port, done = on_a_free_port(run)
     assert done.returncode == 1, done.stderr
     assert "studio:" not in done.stdout, done.stdout  # no URL that leads nowhere
     error = done.stderr[done.stderr.index("error: JupyterLab") :]

@@ -16,10 +16,9 @@ import pytest
 
 from lpstudio.redaction import MASK
 from lpstudio.studio import Studio
-from tests.browser import free_port
 from tests.conftest import wait_for
 from tests.servers import JUPYTER_TOKEN, Served, serving
-from tests.test_launch import launch
+from tests.test_launch import launched
 from tests.test_webhook_answers import _decodings as decodings
 
 #: The secrets of the workspace's connections: an http connection's token, and a Shopify
@@ -55,12 +54,9 @@ def ws(tmp_path: Path) -> Path:
 
 
 def test_jupyterlab_s_log_masks_secrets_outside_lpstudio_s_routes(ws: Path, tmp_path: Path) -> None:
-    port, log = free_port(), tmp_path / "lab.log"
-    with log.open("w") as out:
-        proc = launch(ws, port, free_port(), stderr=out.fileno())
+    log = tmp_path / "lab.log"
+    proc, port, _, lines = launched(ws, log)
     try:
-        assert proc.stdout is not None
-        lines = [proc.stdout.readline() for _ in range(3)]
         token = lines[2].split("token=")[1].strip()
         lab, auth = f"http://127.0.0.1:{port}", {"Authorization": f"token {token}"}
         sent = {

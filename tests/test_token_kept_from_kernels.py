@@ -20,10 +20,9 @@ import nbformat
 import pytest
 
 from lpstudio.studio import Studio
-from tests.browser import free_port
 from tests.conftest import printed, wait_for, write_recipe
 from tests.servers import JUPYTER_TOKEN, Served, serving
-from tests.test_launch import launch
+from tests.test_launch import launched
 
 API = "/lpstudio/api/v1"
 MASK = "****"
@@ -128,12 +127,9 @@ def ws(tmp_path: Path) -> Path:
     return root
 
 
-def test_no_kernel_of_make_studio_learns_its_token(ws: Path) -> None:
-    port = free_port()
-    proc = launch(ws, port, free_port())
+def test_no_kernel_of_make_studio_learns_its_token(ws: Path, tmp_path: Path) -> None:
+    proc, port, _, lines = launched(ws, tmp_path / "launch.log")
     try:
-        assert proc.stdout is not None
-        lines = [proc.stdout.readline() for _ in range(3)]
         token = lines[2].split("token=")[1].strip()
         lab, headers = f"http://127.0.0.1:{port}", {"Authorization": f"token {token}"}
         # JupyterLab answered, having read it: the file is gone, not kept until it stops.
