@@ -53,6 +53,22 @@ def shown(page: Any, name: str) -> Any:
     return panel
 
 
+#: The current tab's session once set up (the toolbar says "No Kernel", and the document's
+#: `context.ready` resolves, before the session is even asked for): its id and whether it
+#: would start a kernel.
+SETTLED = """async () => {
+    const s = window.jupyterapp.shell.currentWidget.sessionContext;
+    await s.ready;
+    return [s.session?.id ?? null, s.kernelPreference.shouldStart ?? true];
+}"""
+
+
+def no_kernel(page: Any) -> None:
+    """The current tab's session is set up with none, and the server runs no kernel."""
+    assert page.evaluate(SETTLED) == [None, False]
+    assert running(page, "kernels") == [] and running(page, "sessions") == []
+
+
 def close_current(page: Any, name: str) -> None:
     """Closes the notebook tab of `name`; it goes without a dialog (one would keep it)."""
     # Not awaited: a dialog would hold its promise, and the tab, until answered.
@@ -80,7 +96,7 @@ def test_open_output_starts_no_kernel_and_a_big_one_asks_first(tmp_path: Path) -
         dirty += " await c.ready; return c.model.dirty; }"
         assert page.evaluate(dirty) is False
         assert page.locator(".lm-TabBar-tab.jp-mod-dirty").count() == 0
-        assert running(page, "kernels") == [] and running(page, "sessions") == []
+        no_kernel(page)
         close_current(page, "1-small.ipynb")
 
         # A big one asks first, saying its size; Download saves it as it is.
@@ -107,5 +123,5 @@ def test_open_output_starts_no_kernel_and_a_big_one_asks_first(tmp_path: Path) -
         dialog.get_by_role("button", name="Open anyway").click()
         shown(page, "2-big.ipynb")
         assert page.evaluate(dirty) is False
-        assert running(page, "kernels") == []
+        no_kernel(page)
         close_current(page, "2-big.ipynb")
