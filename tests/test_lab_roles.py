@@ -29,6 +29,7 @@ from lpstudio.studio import Studio
 from .browser import user_page
 from .conftest import write_recipe
 from .servers import API
+from .test_lab_gallery_and_recipes_focus import path_of
 from .test_lab_keyboard_and_fixes import poll_recipe
 from .test_studio_bad_input import open_settings
 from .test_studio_ui import command, seed_finished_jobs, studio_lab
@@ -89,8 +90,11 @@ def test_an_operator_is_offered_what_operating_allows_and_each_of_it_works(
             "response",
             lambda r: refused.append(f"{r.request.method} {r.url}") if r.status == 403 else None,
         )
-        page.goto(f"{url}/lab?reset&token={token}")
-        assert page.locator(".lps-gallery-popup").count() == 0  # the pop-up is an admin's
+        # The pop-up is an admin's: the lab shows it only when `/me` says so (read at once
+        # after `goto`, the page would find none whatever the server said).
+        with page.expect_response(lambda r: path_of(r) == f"{API}/me") as me:
+            page.goto(f"{url}/lab?reset&token={token}")
+        assert me.value.json()["gallery_popup"] is False
 
         # Jobs: Rerun (asked first) and Cancel offered, and both done.
         command(page, "lpstudio:open-jobs")
