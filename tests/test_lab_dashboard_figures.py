@@ -11,7 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from playwright.sync_api import expect
+from sqlalchemy import update
 
+from lpstudio.models import Job, utcnow
 from lpstudio.studio import Studio
 
 from .conftest import write_recipe
@@ -22,7 +24,9 @@ RECIPES = 40
 
 def recipes_with_jobs(root: Path) -> None:
     """`p/r00`...`p/r39`, recipe i with i + 1 jobs, one of them failed from r20 on (written
-    through the store: no kernel runs)."""
+    through the store: no kernel runs), all made at one instant: written across midnight
+    (UTC), they would fall on two days."""
+    made = utcnow()
     with Studio.open(root, user="alice") as studio:
         studio.store.dismiss_gallery_popup("alice")
         for i in range(RECIPES):
@@ -34,6 +38,8 @@ def recipes_with_jobs(root: Path) -> None:
                     recipe=name, version_id=version, trigger="manual", user="alice"
                 )
                 studio.store.finish_job(job.id, "failed" if i >= 20 and n == 0 else "succeeded")
+        with studio.store.write() as s:
+            s.execute(update(Job).values(created_at=made))
 
 
 def test_the_dashboard_names_every_recipe_s_bar_and_gives_its_figures_as_text(
@@ -75,7 +81,7 @@ def test_the_dashboard_names_every_recipe_s_bar_and_gives_its_figures_as_text(
         per_day = page.locator(".lps-dashboard [data-chart=perDay] details.lps-figures")
         per_day.locator("summary").click()
         day = per_day.locator("tbody tr")
-        expect(day).to_have_count(1)  # every job was made today
+        expect(day).to_have_count(1)  # every job was made on one day
         said = day.locator("td").all_inner_texts()
         total = sum(range(1, RECIPES + 1))
         assert said == ["0", "0", str(total - 20), "20", "0"], said
