@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import contextvars
 import copy
+import errno
 import functools
 import hashlib
 import json
@@ -309,8 +310,23 @@ KERNEL_DIED_FIX = (
     "did"
 )
 KERNEL_DIED_EARLY_FIX = "see whether the machine is out of memory, or what killed the kernel"
-#: What the fix of a job whose output notebook could not be saved asks before its rerun.
-OUTPUT_NOT_SAVED_FIX = "free space in (or give write access to) the workspace's history/ folder"
+
+
+def output_not_saved_fix(exc: OSError, path: Path) -> str:
+    """What the fix of a job whose output notebook (at `path`) could not be saved (`exc`)
+    asks before its rerun: the cure of that error, not of every one (a full disk's is not a
+    read-only folder's); an error with none of its own is said as the system said it (the
+    file it names may be the temporary one beside the notebook, so the notebook is named)."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "free space on the disk of the workspace's history/ folder"
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return "give the user lpstudio runs as write access to the workspace's history/ folder"
+    if exc.errno == errno.ENAMETOOLONG:
+        return (
+            "its output notebook's path is too long: move the workspace (or its [history] "
+            "path) to a shorter path"
+        )
+    return f"mend what stops the save of {path} ({exc.strerror or exc})"
 
 
 class Deadline(NamedTuple):
@@ -938,7 +954,7 @@ def _not_saved(writer: NotebookWriter, exc: OSError, job_id: int, ran: bool) -> 
     its cells ran. Either way the workspace's history/ folder is the fix, not a cell."""
     log.error("job's output notebook %s could not be saved: %s", writer.path, exc)
     said = f"its output notebook could not be saved: {exc.strerror or exc}"
-    fixed = rerun_error(job_id, OUTPUT_NOT_SAVED_FIX)
+    fixed = rerun_error(job_id, output_not_saved_fix(exc, writer.path))
     if ran:  # a fix said anew (sends it left in doubt) says the rerun its own way, once
         fixed["fix"] += " if its notebook is needed"
         return {"ename": "OutputNotSaved", "evalue": said, **fixed}

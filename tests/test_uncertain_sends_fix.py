@@ -260,7 +260,7 @@ def test_a_job_whose_notebook_was_not_saved_says_its_rerun_once_with_its_sends_i
     assert fix.startswith("find it in Acme's log ("), fix
     assert re.search(WINDOW.format(job=job["id"]), fix), fix
     assert fix.endswith(
-        "; free space in (or give write access to) the workspace's history/ folder; then "
+        "-full.ipynb (Is a directory); then "
         f"`lpstudio rerun {job['id']}` sends only those it never reached, never the uncertain "
         "ones"
     ), fix
