@@ -171,6 +171,7 @@ async def test_the_file_browser_makes_no_name_that_breaks_later(jp_fetch: Any, w
         (f"{'k' * 245}.ipynb", "is 245 bytes in UTF-8, more than 100"),
         ("-x.ipynb", "begins with '-'"),
         ("a\\b.ipynb", "holds '\\'"),
+        ("a%2Fb.ipynb", "holds '%2F', which a URL reads as '/'"),  # REST ran a/b.ipynb
     ):
         moved = await contents(
             jp_fetch, "PATCH", "projects/p/v1.2.ipynb", {"path": f"projects/p/{new}"}
@@ -179,6 +180,11 @@ async def test_the_file_browser_makes_no_name_that_breaks_later(jp_fetch: Any, w
         assert cause in json.loads(moved.body)["message"]
     folder = await contents(jp_fetch, "PUT", "projects/-drafts", {"type": "directory"})
     assert folder.code == 409, folder.body
+    moved = await contents(  # into a new folder: each name of the path is held to it
+        jp_fetch, "PATCH", "projects/p/v1.2.ipynb", {"path": "projects/p%41/v1.2.ipynb"}
+    )
+    assert moved.code == 409, moved.body
+    assert "write it without a % before two hex digits, e.g. 'p41'" in moved.body.decode()
     fine = await contents(
         jp_fetch, "PATCH", "projects/p/v1.2.ipynb", {"path": "projects/p/v1-3.ipynb"}
     )

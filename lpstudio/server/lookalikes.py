@@ -8,7 +8,8 @@ in every listing, its jobs and audit entries named as the first's. The pre-save 
 a new file, a folder, an upload and a copy pass through) and a guard on `rename` refuse
 such a name with a 409 naming the existing one, as `gallery try` refuses it
 (`checks.distinct_name`); so is a new name Try refuses that breaks later (`_bad_name`: a
-leading '-', a backslash, over 100 bytes), whose jobs, commands or package failed. Case
+leading '-', a backslash, over 100 bytes, a percent-escape), whose jobs, commands, package
+or REST route failed. Case
 is left alone here: Jupyter names new files itself (`Untitled.ipynb` beside a
 `untitled.ipynb`), and a rename may change only a name's case.
 """
@@ -20,12 +21,29 @@ from typing import TYPE_CHECKING, Any
 
 from tornado.web import HTTPError
 
-from ..checks import check_file_name, composed, look_alike, look_alike_refused
+from ..checks import (
+    check_file_name,
+    check_unescaped,
+    composed,
+    look_alike,
+    look_alike_refused,
+)
 from ..errors import InputError
 from .readonly import guard, served_file
 
 if TYPE_CHECKING:
     from .app import LpstudioApp
+
+
+class Refused(HTTPError):
+    """A refusal JupyterLab shows as written. jupyter_server's API answer is `log_message`,
+    which tornado gives with each '%' doubled (a logging format) when the error has no
+    arguments: a name holding a percent-escape was said as `a%%2Fb`. tornado logs
+    `get_message()`, the message as written, either way."""
+
+    @property
+    def log_message(self) -> str | None:
+        return self._log_message
 
 
 class LookAlikeNames:
@@ -76,21 +94,22 @@ class LookAlikeNames:
                 if other is not None:
                     refused = look_alike_refused(part, other, "path", "name", case=False)
                 if refused is not None:
-                    raise HTTPError(
-                        409, f"{path.strip('/')}: {refused.message}. fix: {refused.fix}"
-                    )
+                    raise Refused(409, f"{path.strip('/')}: {refused.message}. fix: {refused.fix}")
             folder /= part
 
 
 def _bad_name(part: str, last: bool) -> InputError | None:
     """The refusal of a new name under `projects/` that breaks later, as Try recipe refuses
-    it (`check_file_name`; a notebook's without `.ipynb`): a leading '-' that a command
-    reads as an option, a backslash no package carries, one longer than an import takes. A
-    hidden name is Jupyter's to refuse (`allow_hidden`), and is no recipe."""
+    it (`check_file_name`, `check_unescaped`; a notebook's without `.ipynb`): a leading '-'
+    that a command reads as an option, a backslash no package carries, one longer than an
+    import takes, a percent-escape the REST API decodes into another name. A hidden name is
+    Jupyter's to refuse (`allow_hidden`), and is no recipe."""
     if part.startswith("."):
         return None
+    name = part.removesuffix(".ipynb") if last else part
     try:
-        check_file_name(part.removesuffix(".ipynb") if last else part, "path", "name", "rename it")
+        check_file_name(name, "path", "name", "rename it")
+        check_unescaped(name, "path", "name")
     except InputError as exc:
         return exc
     return None
