@@ -2,7 +2,7 @@
  * What every panel shares: the app, the calling user's permissions, and ways to open things.
  */
 import { JupyterFrontEnd } from '@jupyterlab/application';
-import { Dialog, showDialog } from '@jupyterlab/apputils';
+import { Dialog, showDialog, showErrorMessage } from '@jupyterlab/apputils';
 import { PageConfig } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 import { ISignal, Signal } from '@lumino/signaling';
@@ -70,9 +70,23 @@ export class StudioContext {
     this._changed.emit();
   }
 
-  /** Opens a file of the server's tree (a notebook opens as a notebook). */
+  /** Opens a file of the server's tree (a notebook opens as a notebook). One not there (a
+   * recipe moved or deleted since its list was drawn) is said in JupyterLab's error dialog,
+   * with the fix: `docmanager:open` only rejected, a 404 in the console, and nothing opened. */
   async openPath(path: string): Promise<void> {
-    await this.app.commands.execute('docmanager:open', { path: this.relative(path) });
+    const relative = this.relative(path);
+    try {
+      await this.app.commands.execute('docmanager:open', { path: relative });
+    } catch (err) {
+      if (!(err instanceof ServerConnection.ResponseError && err.response.status === 404)) {
+        throw err;
+      }
+      await showErrorMessage(
+        `Cannot open ${relative.split('/').pop()}`,
+        `${relative} is not there: it was moved or deleted since the list was shown. ` +
+          'Refresh the list to see where it is now, or whether it is gone.'
+      );
+    }
   }
 
   /**
