@@ -55,8 +55,6 @@ def check_file_name(name: str, field: str, what: str, fix: str, typed: bool = Tr
         cause, own = "begins or ends with a blank", "remove the blanks around it"
     elif name.startswith("."):
         cause, own = "begins with '.', which hides it", "remove the leading '.'"
-    elif name.startswith("-"):
-        cause, own = "begins with '-', which a command reads as an option", "remove the leading '-'"
     elif "/" in name:
         cause, own = "holds '/'", fix
     elif "\\" in name:
@@ -73,6 +71,19 @@ def check_file_name(name: str, field: str, what: str, fix: str, typed: bool = Tr
     else:
         return
     raise InputError(f"invalid {what} {name!r}: it {cause}", field=field, fix=own if typed else fix)
+
+
+def check_not_option(name: str, field: str, what: str) -> None:
+    """Refuses a new name directly under projects/ (a project, or a recipe of none) that
+    begins with '-': it starts a recipe's name, which a command then reads as an option
+    (`lpstudio run -z/r`). One further in (`shop/-x`, a data file `-raw.csv`) starts no
+    argument, and is left alone."""
+    if name.startswith("-"):
+        raise InputError(
+            f"invalid {what} {name!r}: it begins with '-', which a command reads as an option",
+            field=field,
+            fix="remove the leading '-'",
+        )
 
 
 def check_path_names(path: str, field: str, what: str, fix: str, typed: bool = True) -> None:
@@ -93,6 +104,7 @@ def recipe_name_problem(name: str) -> InputError | None:
     carry, one longer than an import takes. None when it is fine. Said with its rename."""
     try:
         check_path_names(name, "recipe", "name", "rename it")
+        check_not_option(name, "recipe", "name")
     except InputError as exc:
         return InputError(
             f"recipe {name} has an {exc.message}",

@@ -685,9 +685,11 @@ class Recipe:
         empty one (`v1//y`, `v1/`), would be listed in the OpenAPI document and started,
         while its calls reach another path (404). Checked before the rest of the metadata,
         to say so in words rather than as `CALL_PATH`'s regular expression. A recipe that
-        gives none is called at its file's stem (`endpoint_path`), held to the same rule:
-        `🛒.ipynb` or `what?.ipynb` started and was shown at `/call/🛒`, `/call/what?`,
-        paths its callers could not send as shown (404)."""
+        gives none is called at its file's stem (`endpoint_path`): one holding a character
+        outside ASCII's printable ones (`🛒.ipynb`, `café.ipynb`) started and was shown at
+        `/call/🛒`, which no URL reaches (the route takes ASCII escapes only), so it is
+        refused; other ASCII (`two words`, `a&b`) is reached percent-encoded, as callers
+        already call such recipes, and is left alone."""
         trigger = self.metadata.get("trigger")
         if not isinstance(trigger, dict) or trigger.get("kind") != "callable":
             return
@@ -695,7 +697,7 @@ class Recipe:
         path = trigger.get("path")
         if path is None:
             stem = Path(self.name).stem
-            found = _unreachable(stem)
+            found = None if stem.isascii() and stem.isprintable() else _unreachable(stem)
             if found is not None:
                 raise RecipeError(
                     f"recipe {self.name} gives no {where}, so it is called at its file "

@@ -31,6 +31,7 @@ from .checks import (
     check_defaults,
     check_event,
     check_file_name,
+    check_not_option,
     check_run_event,
     check_unescaped,
     composed,
@@ -2542,6 +2543,7 @@ class Studio:
         )
         for part in project.split("/"):
             check_file_name(part, "project", "project folder", fix)
+        check_not_option(project, "project", "project folder")
         check_unescaped(project, "project", "project folder")
         composed = distinct_path(self.workspace.projects, project, "project", "project folder")
         if composed != project:  # its accents written composed

@@ -1122,8 +1122,6 @@ class Workspace:
             recipes = list(dict.fromkeys(recipes))  # each once, in order
             if len(recipes) > 1:
                 raise _could_be(ref, recipes, projects)
-            if recipes and recipes[0] in found and _hidden_part(recipes[0].relative_to(projects)):
-                raise _hidden_refused(recipes[0].relative_to(projects))
             if not recipes or str(ref).endswith(("/", os.sep)):  # `shop/` names a folder
                 folder = self._folder_named(ref, typed)
                 if folder is not None:
@@ -1297,24 +1295,5 @@ def _is_recipe_real(real: Path, projects: Path) -> bool:
         real.suffix == ".ipynb"
         and real.is_file()
         and real.is_relative_to(projects)
-        and _hidden_part(real.relative_to(projects)) is None
-    )
-
-
-def _hidden_part(path: Path) -> str | None:
-    """The first name of `path` (under projects/) that begins with '.', which hides it:
-    JupyterLab's file browser neither shows nor opens it (its checkpoints are such), Try
-    recipe refuses one, and a package cannot carry one; a notebook there is no recipe."""
-    return next((part for part in path.parts if part.startswith(".")), None)
-
-
-def _hidden_refused(path: Path) -> WorkspaceError:
-    """The refusal of a notebook (under projects/) with a hidden name (`_hidden_part`), as
-    a recipe: named with the rename that makes it one."""
-    part = _hidden_part(path)
-    return WorkspaceError(
-        f"{path.as_posix()} is no recipe: its name {part!r} begins with '.', which hides it "
-        "(JupyterLab neither shows nor opens it, and a package cannot carry it)",
-        field="recipe",
-        fix=f"rename {part} without the leading '.' (mv in projects/), then give its new path",
+        and ".ipynb_checkpoints" not in real.relative_to(projects).parts
     )

@@ -340,7 +340,12 @@ def _usage_error(exc: click.UsageError) -> InputError:
             f"leave out {exc.option_name}: `{command} --help` lists the options",
         )
         group = exc.ctx.command if exc.ctx is not None else None
-        if group is not None and any(param.name == "recipe" for param in group.params):
+        if (
+            group is not None
+            and any(param.name == "recipe" for param in group.params)
+            and not exc.option_name.startswith("--")
+            and not exc.possibilities
+        ):
             fix += (  # `lpstudio run -z/r`: a recipe named so is read as an option
                 f"; a recipe whose name begins with '-' goes after its folder, as JupyterLab "
                 f"shows it: `{command} projects/{exc.option_name}...`"

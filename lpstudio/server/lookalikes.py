@@ -8,10 +8,10 @@ in every listing, its jobs and audit entries named as the first's. The pre-save 
 a new file, a folder, an upload and a copy pass through) and a guard on `rename` refuse
 such a name with a 409 naming the existing one, as `gallery try` refuses it
 (`checks.distinct_name`); so is a new name Try refuses that breaks later (`_bad_name`: a
-leading '-', a backslash, over 100 bytes, a percent-escape), whose jobs, commands, package
-or REST route failed. Case
-is left alone here: Jupyter names new files itself (`Untitled.ipynb` beside a
-`untitled.ipynb`), and a rename may change only a name's case.
+leading '-' directly under projects/, a backslash, over 100 bytes, a percent-escape),
+whose jobs, commands, package or REST route failed. Case is left alone here: Jupyter
+names new files itself (`Untitled.ipynb` beside a `untitled.ipynb`), and a rename may
+change only a name's case.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from tornado.web import HTTPError
 
 from ..checks import (
     check_file_name,
+    check_not_option,
     check_unescaped,
     composed,
     look_alike,
@@ -89,7 +90,7 @@ class LookAlikeNames:
             return
         for index, part in enumerate(rel.parts):
             if not (folder / part).exists():
-                refused = _bad_name(part, index == len(rel.parts) - 1)
+                refused = _bad_name(part, index == len(rel.parts) - 1, index == 0)
                 other = look_alike(folder, part, case=False) if folder.is_dir() else None
                 if other is not None:
                     refused = look_alike_refused(part, other, "path", "name", case=False)
@@ -98,9 +99,10 @@ class LookAlikeNames:
             folder /= part
 
 
-def _bad_name(part: str, last: bool) -> InputError | None:
+def _bad_name(part: str, last: bool, first: bool) -> InputError | None:
     """The refusal of a new name under `projects/` that breaks later, as Try recipe refuses
-    it (`check_file_name`, `check_unescaped`; a notebook's without `.ipynb`): a leading '-'
+    it (`check_file_name`, `check_unescaped`, `check_not_option` when `first`, directly
+    under projects/; a notebook's without `.ipynb`): a leading '-'
     that a command reads as an option, a backslash no package carries, one longer than an
     import takes, a percent-escape the REST API decodes into another name. A hidden name is
     Jupyter's to refuse (`allow_hidden`), and is no recipe."""
@@ -110,6 +112,8 @@ def _bad_name(part: str, last: bool) -> InputError | None:
     try:
         check_file_name(name, "path", "name", "rename it")
         check_unescaped(name, "path", "name")
+        if first:  # directly under projects/: the start of a recipe's name
+            check_not_option(name, "path", "name")
     except InputError as exc:
         return exc
     return None
