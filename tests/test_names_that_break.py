@@ -14,27 +14,12 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.conftest import write_recipe
 from tests.servers import rest
+from tests.test_unicode_names import contents, jp_root_dir  # noqa: F401 (a fixture)
 
 #: A recipe name the file system takes, whose `<id>-<name>.ipynb` it does not.
 LONG = "l" * 248
-
-
-@pytest.fixture
-def jp_root_dir(ws: Path) -> Path:
-    """Jupyter serves the workspace, as `lpstudio serve` does."""
-    return ws
-
-
-async def contents(jp_fetch: Any, method: str, path: str, body: Any = None) -> Any:
-    """A request of JupyterLab's file browser (alice's) to the contents API."""
-    options: dict[str, Any] = {"method": method, "headers": {"X-Test-User": "alice"}}
-    if body is not None:
-        options["body"] = json.dumps(body)
-    return await jp_fetch("api", "contents", *path.split("/"), raise_error=False, **options)
 
 
 def rows(cli: Any) -> dict[str, dict[str, Any]]:
