@@ -2719,7 +2719,8 @@ class Studio:
         if recipe.trigger_kind == "webhook":
             trigger["hook"] = f"{self.api_root}/hooks/{self.webhook_id(recipe.name)}"
         elif callable_:
-            trigger["endpoint"] = f"{self.api_root}/call/{endpoint_path(recipe)}"
+            # As a caller writes it: a path the route takes percent-encoded (`two words`).
+            trigger["endpoint"] = f"{self.api_root}/call/{quote(endpoint_path(recipe))}"
         if settings.get("notify"):
             from .failures import shown_contacts
 

@@ -365,6 +365,11 @@ def test_a_file_name_no_url_reaches_is_refused_as_a_callable_s_path(
     try:
         started = served.api("alice", "POST", "/recipes/bots/two%20words.ipynb/start")
         assert started.status_code == 200, started.text
+        # Shown as a caller must write it, in the recipe's detail and in the OpenAPI document.
+        detail = served.api("alice", "GET", "/recipes/bots/two%20words.ipynb").json()
+        assert detail["trigger"]["endpoint"].endswith("/call/two%20words"), detail["trigger"]
+        document = httpx.get(f"{served.url}{API}/openapi.json", headers={"API-TOKEN": token})
+        assert "/call/two%20words" in document.json()["paths"], list(document.json()["paths"])
         called = send(served, token, "POST", "two%20words", {})
         assert called.status_code == 200, called.text
     finally:

@@ -7,6 +7,7 @@ import copy
 import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
+from urllib.parse import quote
 
 from referencing import Registry
 from referencing.exceptions import Unresolvable
@@ -682,8 +683,10 @@ def openapi_document(
     call = next((route for route in routes if _takes_input(route)), None)
     callables = endpoints if call is not None else []
     for endpoint in callables:
-        paths[f"/call/{endpoint['path']}"] = _endpoint(endpoint, repeat_window, call)
-        other_methods[f"/call/{endpoint['path']}"] = _other_methods(call)
+        # As a URL holds it: a path the route takes percent-encoded (`two words`).
+        path = f"/call/{quote(endpoint['path'])}"
+        paths[path] = _endpoint(endpoint, repeat_window, call)
+        other_methods[path] = _other_methods(call)
     return {
         "openapi": "3.1.0",
         "info": {
