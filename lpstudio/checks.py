@@ -15,7 +15,7 @@ from collections.abc import Callable, Collection, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 from jsonschema import Draft202012Validator, ValidationError
 from referencing.exceptions import Unresolvable
@@ -40,6 +40,13 @@ if TYPE_CHECKING:
 #: The longest name of a file or folder a user gives, in UTF-8 bytes (what file systems
 #: count): a recipe's path holds several, and a file system takes 255 for the whole name.
 MAX_NAME_BYTES = 100
+
+
+def quoted(name: str) -> str:
+    """`name` in quotes as the user typed it, for a message: `repr` doubled a backslash
+    (`'a\\\\b'` for the `a\\b` typed), which the user would copy. A character that shows as
+    nothing is escaped as `repr` escapes it (`\\u200b`), so it is seen."""
+    return "'" + "".join(char if char.isprintable() else repr(char)[1:-1] for char in name) + "'"
 
 
 def check_file_name(name: str, field: str, what: str, fix: str, typed: bool = True) -> None:
@@ -70,7 +77,9 @@ def check_file_name(name: str, field: str, what: str, fix: str, typed: bool = Tr
         cause, own = f"holds {hidden!r}, a character that shows as nothing", "remove it"
     else:
         return
-    raise InputError(f"invalid {what} {name!r}: it {cause}", field=field, fix=own if typed else fix)
+    raise InputError(
+        f"invalid {what} {quoted(name)}: it {cause}", field=field, fix=own if typed else fix
+    )
 
 
 def check_not_option(name: str, field: str, what: str) -> None:
@@ -80,7 +89,8 @@ def check_not_option(name: str, field: str, what: str) -> None:
     argument, and is left alone."""
     if name.startswith("-"):
         raise InputError(
-            f"invalid {what} {name!r}: it begins with '-', which a command reads as an option",
+            f"invalid {what} {quoted(name)}: it begins with '-', which a command reads as an "
+            "option",
             field=field,
             fix="remove the leading '-'",
         )
@@ -95,23 +105,6 @@ def check_path_names(path: str, field: str, what: str, fix: str, typed: bool = T
     for part in folders:
         check_file_name(part, field, what, fix, typed)
     check_file_name(last.removesuffix(".ipynb") or last, field, what, fix, typed)
-
-
-def recipe_name_problem(name: str) -> InputError | None:
-    """Why the name of a recipe on disk (`shop/-x.ipynb`, made before such a name was
-    refused, or by hand) breaks later, as `check_path_names` would refuse it made: a name
-    beginning with '-' that a command reads as an option, a backslash that a package cannot
-    carry, one longer than an import takes. None when it is fine. Said with its rename."""
-    try:
-        check_path_names(name, "recipe", "name", "rename it")
-        check_not_option(name, "recipe", "name")
-    except InputError as exc:
-        return InputError(
-            f"recipe {name} has an {exc.message}",
-            field="recipe",
-            fix=f"rename it in JupyterLab's file browser (or with mv in projects/): {exc.fix}",
-        )
-    return None
 
 
 def shortened(name: str, limit: int = MAX_NAME_BYTES) -> str:
@@ -131,17 +124,28 @@ def shortened(name: str, limit: int = MAX_NAME_BYTES) -> str:
 ESCAPE = re.compile("%[0-9A-Fa-f]{2}")
 
 
+def escape_read(escape: str) -> str:
+    """What a percent-escape (`ESCAPE`) in a name is to the REST API, said alike of a new
+    name refused and of a recipe's on disk listed (`holds '%2F', which a URL reads as '/'`)."""
+    return f"holds {quoted(escape)}, which a URL reads as {quoted(unquote(escape))}"
+
+
+#: How a name is written without a percent-escape, said alike wherever one is refused.
+UNESCAPED = "without a % before two hex digits"
+
+
 def check_unescaped(name: str, field: str, what: str) -> None:
     """Refuses a new name (Try's project and recipe, an import's folder) holding a
-    percent-escape (`ESCAPE`); one already on disk is listed with its `name_problem`."""
+    percent-escape (`ESCAPE`); one already on disk is listed with its `name_problem`
+    (`recipe_name_problem`)."""
     found = ESCAPE.search(name)
     if found is None:
         return
     raise InputError(
-        f"invalid {what} {name!r}: it holds {found[0]!r}, which a URL reads as "
-        f"{unquote(found[0])!r}, so the REST API would take it for another name",
+        f"invalid {what} {quoted(name)}: it {escape_read(found[0])}, so the REST API would "
+        "take it for another name",
         field=field,
-        fix=f"write it without a % before two hex digits, e.g. {without_escapes(name)!r}",
+        fix=f"write it {UNESCAPED}, e.g. {quoted(without_escapes(name))}",
     )
 
 
@@ -156,6 +160,66 @@ def composed(name: str) -> str:
     name: typed or pasted on a Mac, or packed there, `é` comes decomposed (`e` and a
     combining accent), a name that looks the same and is other bytes."""
     return unicodedata.normalize("NFC", name)
+
+
+def recipe_name_problem(name: str, alike: bool = False) -> InputError | None:
+    """Why the name of a recipe on disk (made before such a name was refused, by hand, or by
+    a file manager) breaks later, the first rule it breaks; None when it is fine. Listed as
+    its row's `name_problem`, so its user renames it before a command, an export or an
+    import fails on it; each with field `recipe` and a fix naming the rename. `alike`:
+    another recipe's name differs from it only in how its accents are written."""
+    if alike:
+        return _look_alike_recipe(name)
+    return _escaped_recipe(name) or _unpathable_recipe(name)
+
+
+def _look_alike_recipe(name: str) -> InputError:
+    """Two recipes whose names differ only in how their accents are written (made before
+    such a name was refused, `lookalikes`): listed, they look the same, and their jobs and
+    audit entries are told apart by bytes alone. The one written decomposed (as a Mac
+    writes it) is the one to rename."""
+    this = name != composed(name)
+    return InputError(
+        f"recipe {name} has the same name on screen as another recipe: "
+        + ("this one's accents are" if this else "the other's accents are")
+        + " written decomposed (as a Mac writes them)",
+        field="recipe",
+        fix="rename "
+        + ("this one" if this else "the other")
+        + " in JupyterLab's file browser, to a name of its own",
+    )
+
+
+def _escaped_recipe(name: str) -> InputError | None:
+    """A recipe whose name holds a percent-escape (`check_unescaped` refuses it in a new
+    name): the REST API decodes it, so its path as listed names another recipe there
+    (`a%2Fb/r.ipynb` ran `a/b/r.ipynb`)."""
+    found = ESCAPE.search(name)
+    if found is None:
+        return None
+    return InputError(
+        f"recipe {name} {escape_read(found[0])}: the REST API reads {name} as "
+        f"{unquote(name)}, and this recipe only as {quote(name, safe='/')}",
+        field="recipe",
+        fix=f"rename it {UNESCAPED} (in JupyterLab's file browser, or with mv), e.g. "
+        + without_escapes(name),
+    )
+
+
+def _unpathable_recipe(name: str) -> InputError | None:
+    """A recipe whose path `check_path_names` would refuse made (`shop/-x.ipynb`, `a\\b`):
+    a name beginning with '-' that a command reads as an option, a backslash that a package
+    cannot carry, one longer than an import takes, a hidden one."""
+    try:
+        check_path_names(name, "recipe", "name", "rename it")
+        check_not_option(name, "recipe", "name")
+    except InputError as exc:
+        return InputError(
+            f"recipe {name} has an {exc.message}",
+            field="recipe",
+            fix=f"rename it in JupyterLab's file browser (or with mv in projects/): {exc.fix}",
+        )
+    return None
 
 
 def distinct_name(
@@ -239,7 +303,7 @@ def look_alike_refused(name: str, other: str, field: str, what: str, *, case: bo
     """The refusal of `name` beside its look-alike `other` (`look_alike`)."""
     how = "case or in how its accents are" if case else "how its accents are"
     return InputError(
-        f"{what} {name!r} differs from the existing {other!r} only in {how} written",
+        f"{what} {quoted(name)} differs from the existing {quoted(other)} only in {how} written",
         field=field,
         fix=f"give {other} for that one, or a name of its own",
     )

@@ -48,6 +48,7 @@ from .checks import (
     check_unescaped,
     composed,
     distinct_path,
+    quoted,
     typed_project,
 )
 from .connections import NAME_PATTERN, PLACEHOLDER, authorise_fix, bind_connections
@@ -267,14 +268,14 @@ def project_folder(
         raise InputError(f"project folder {folder} is outside projects/", field=field, fix=fix)
     if folder.strip("/") in ("", ".") and not every:
         raise InputError(
-            f"project folder {folder!r} is projects/ itself, not a folder in it",
+            f"project folder {quoted(folder)} is projects/ itself, not a folder in it",
             field=field,
             fix=fix + " (a package of every project, exported as ., goes back into projects/ so)",
         )
     if folder.strip("/") in ("", "."):
         return projects, "."
     if not folder.isprintable():
-        raise InputError(f"invalid project folder {folder!r}", field=field, fix=fix)
+        raise InputError(f"invalid project folder {quoted(folder)}", field=field, fix=fix)
     if typed:
         folder = typed_project(projects, folder.rstrip("/"), field, fix)
     for part in folder.strip("/").split("/"):
@@ -605,12 +606,12 @@ def _check_member(info: zipfile.ZipInfo) -> None:
     )
     if bad:
         raise _refused(
-            f"the package holds {name!r}, a path that would leave the project folder",
+            f"the package holds {quoted(name)}, a path that would leave the project folder",
             "import only packages written by `lpstudio export`; this one was altered",
         )
     if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
         raise _refused(
-            f"the package holds {name!r}, which is a link, not a file",
+            f"the package holds {quoted(name)}, which is a link, not a file",
             "import only packages written by `lpstudio export`; this one was altered",
         )
 

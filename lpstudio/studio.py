@@ -20,14 +20,12 @@ from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, SupportsIndex
-from urllib.parse import quote, unquote
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import OperationalError
 
 from .api_clients import ApiClients, token_refused
 from .checks import (
-    ESCAPE,
     check_defaults,
     check_event,
     check_file_name,
@@ -37,12 +35,12 @@ from .checks import (
     composed,
     distinct_name,
     distinct_path,
+    quoted,
     recipe_name_problem,
     refused_defaults,
     shortened,
     typed_project,
     unused_defaults,
-    without_escapes,
 )
 from .connections import ConnectionInfo, Connections, bind_connections, check_bound_exist
 from .endpoints import check_call_timeout, endpoint_path, holder, serving
@@ -132,47 +130,18 @@ def refuse_new_user_name(name: str, field: str) -> None:
         )
 
 
-def _look_alike_problem(name: str) -> dict[str, str]:
-    """What a recipe's row says when another recipe's name differs from `name` only in how
-    its accents are written (made before such a name was refused, `lookalikes`): listed,
-    the two look the same, and their jobs and audit entries are told apart by bytes alone.
-    The one written decomposed (as a Mac writes it) is the one to rename."""
-    this = name != composed(name)
-    return {
-        "message": f"recipe {name} has the same name on screen as another recipe: "
-        + ("this one's accents are" if this else "the other's accents are")
-        + " written decomposed (as a Mac writes them)",
-        "field": "recipe",
-        "fix": "rename "
-        + ("this one" if this else "the other")
-        + " in JupyterLab's file browser, to a name of its own",
-    }
-
-
-def _escape_problem(name: str) -> dict[str, str] | None:
-    """What a recipe's row says when its name holds a percent-escape (`ESCAPE`, refused in
-    a new name; a file manager or a checkout makes one): the REST API decodes it, so its
-    path as listed names another recipe there (`a%2Fb/r.ipynb` ran `a/b/r.ipynb`)."""
-    found = ESCAPE.search(name)
-    if found is None:
-        return None
-    return {
-        "message": f"recipe {name} holds {found[0]!r}, which a URL reads as "
-        f"{unquote(found[0])!r}: the REST API reads {name} as {unquote(name)}, and this "
-        f"recipe only as {quote(name, safe='/')}",
-        "field": "recipe",
-        "fix": "rename it without a % before two hex digits (in JupyterLab's file browser, "
-        "or with mv), e.g. " + without_escapes(name),
-    }
-
-
-def _name_problem(name: str) -> dict[str, str] | None:
-    """What a recipe's row says when its name breaks later (`recipe_name_problem`): listed,
-    so its user renames it before a command, an export or an import fails on it."""
-    problem = recipe_name_problem(name)
+def _name_problem(name: str, alike: bool) -> dict[str, str] | None:
+    """What a recipe's row says when its name breaks later (`recipe_name_problem`; `alike`:
+    another recipe's name differs from it only in its accents): listed, so its user renames
+    it before a command, an export or an import fails on it."""
+    problem = recipe_name_problem(name, alike)
     if problem is None:
         return None
-    return {"message": problem.message, "field": "recipe", "fix": problem.fix or ""}
+    return {
+        "message": problem.message,
+        "field": problem.field or "recipe",
+        "fix": problem.fix or "",
+    }
 
 
 #: Where the REST API is served by a server at `/` (`lpstudio serve`'s default), as the command
@@ -643,11 +612,7 @@ class Studio:
             row["trigger_errors"] = errors.get(name, {"count": 0, "last": None})
             conflict = conflicts.get(name)
             row["endpoint_problem"] = conflict.to_dict() if conflict is not None else None
-            row["name_problem"] = (
-                (_look_alike_problem(name) if spellings[composed(name)] > 1 else None)
-                or _escape_problem(name)
-                or _name_problem(name)
-            )
+            row["name_problem"] = _name_problem(name, spellings[composed(name)] > 1)
             rows.append(row)
         return rows
 
@@ -2534,7 +2499,7 @@ class Studio:
         template = find_template(name)
         fix = "give a folder name such as billing or shop/eu"
         if not project.isprintable():  # a NUL would not even resolve
-            raise InputError(f"invalid project folder {project!r}", field="project", fix=fix)
+            raise InputError(f"invalid project folder {quoted(project)}", field="project", fix=fix)
         project = project.rstrip("/") or project  # `/` alone is refused below, as it was
         self.refuse_held_secret(project, "project", "project folder", fix)
         project = typed_project(self.workspace.projects, project, "project", fix)
@@ -2559,7 +2524,7 @@ class Studio:
             )
         if new_name is not None and not new_name.strip():  # "" too, as REST refuses it
             raise InputError(
-                f"the recipe name {new_name!r} is blank",
+                f"the recipe name {quoted(new_name)} is blank",
                 field="name",
                 fix="give a plain file name such as my_reminder, or none at all for the "
                 f"template's name ({template.name})",

@@ -46,6 +46,7 @@ def test_a_recipe_with_a_very_long_name_runs_and_is_listed_saying_so(ws: Path, c
 
 
 def test_try_refuses_a_name_beginning_with_dash_or_holding_a_backslash(ws: Path, cli: Any) -> None:
+    """The name is said as typed: `a\\b` with one backslash (Python's repr doubled it)."""
     for option, name, cause, fix in (
         ("--project", "-z", "begins with '-', which a command reads", "remove the leading '-'"),
         ("--name", "a\\b", "holds '\\', which a package", "write '_' or '-' in its place"),
@@ -54,23 +55,26 @@ def test_try_refuses_a_name_beginning_with_dash_or_holding_a_backslash(ws: Path,
         args[args.index(option) + 1] = name
         said = cli("gallery", "try", "payment_reminder", *args)
         assert said.exit_code == 2, said.output
-        assert f"{name!r}: it {cause}" in said.output, said.output
+        assert f"'{name}': it {cause}" in said.output, said.output
         assert f"fix: {fix}" in said.output, said.output
+    hidden = cli("gallery", "try", "payment_reminder", "--project", "p", "--name", "a\u200bb")
+    assert "name 'a\\u200bb': it holds '\\u200b', a character" in hidden.output, hidden.output
     assert not (ws / "projects" / "p").exists()
 
 
 async def test_rest_try_refuses_a_name_beginning_with_dash_or_holding_a_backslash(
     jp_fetch: Any, ws: Path
 ) -> None:
-    for body, field in (
-        ({"project": "-g", "name": "r"}, "project"),
-        ({"project": "g", "name": "a\\b"}, "name"),
+    for body, field, message in (
+        ({"project": "-g", "name": "r"}, "project", "invalid project folder '-g': it begins"),
+        ({"project": "g", "name": "a\\b"}, "name", "invalid recipe name 'a\\b': it holds '\\'"),
     ):
         code, answer = await rest(
             jp_fetch, "POST", "gallery", "try", body={"template": "payment_reminder", **body}
         )
         assert code == 400, answer
         assert answer["error"]["field"] == field, answer
+        assert answer["error"]["message"].startswith(message), answer  # one backslash
     assert not (ws / "projects" / "g").exists()
 
 
@@ -137,7 +141,7 @@ def test_export_refuses_a_backslash_an_import_would_refuse(
     """Export packed `a\\b.ipynb`, and import then called its own package altered."""
     write_recipe(ws, "g2/a\\b")
     problem = rows(cli)["g2/a\\b.ipynb"]["name_problem"]
-    assert "holds '\\'" in problem["message"], problem
+    assert "invalid name 'a\\b': it holds '\\'" in problem["message"], problem
 
     package = tmp_path / "g2.zip"
     refused = cli("export", "g2", "-o", str(package))
@@ -151,7 +155,7 @@ async def test_the_file_browser_makes_no_name_that_breaks_later(jp_fetch: Any, w
     write_recipe(ws, "p/v1.2")
     for new, cause in (
         (f"{'k' * 245}.ipynb", "is 245 bytes in UTF-8, more than 100"),
-        ("a\\b.ipynb", "holds '\\'"),
+        ("a\\b.ipynb", "'a\\b': it holds '\\'"),  # the name as typed: one backslash
         ("a%2Fb.ipynb", "holds '%2F', which a URL reads as '/'"),  # REST ran a/b.ipynb
     ):
         moved = await contents(
