@@ -20,6 +20,7 @@ from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, SupportsIndex
+from urllib.parse import quote
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import OperationalError
