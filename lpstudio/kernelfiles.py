@@ -11,7 +11,10 @@ on which it holds an exclusive `flock` as long as it lives. The kernel system dr
 lock when the process ends, however it ends; unlike a pid, it cannot be mistaken for a
 live process of the same number (a reused pid, another pid namespace sharing the home
 folder). The first kernel files of a process, and each kernel pool as it starts, remove
-the folders whose lock nobody holds; the process's own goes at its clean exit.
+the folders whose lock nobody holds; so does a long-lived process's (a server's, a
+worker's) next kernel once `SWEEP_EVERY` has passed, or an `lpstudio run` killed beside a
+running server left its folder until the server's restart. The process's own goes at its
+clean exit.
 
 Names are short: a socket's path must fit in 107 bytes (`sockaddr_un`), and the runtime
 folder's own path takes half of that in a deep home folder.
@@ -27,18 +30,24 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 from jupyter_core.paths import jupyter_runtime_dir
 
 #: The folder of lpstudio's kernel files in Jupyter's runtime folder.
 FOLDER = "lpstudio"
+#: Seconds after a sweep before a new kernel sweeps again: a pool's refill starts kernels
+#: often, and each sweep opens and tries to lock every process's folder.
+SWEEP_EVERY = 600.0
 
 _lock = threading.Lock()
 # This process's folders, one per runtime folder it used (`JUPYTER_RUNTIME_DIR` read at
 # each call): the folder and the descriptor that holds its lock. A forked child finds its
 # parent's pid here and makes its own.
 _own: dict[Path, tuple[int, Path, int]] = {}
+# When each runtime folder was last swept (`time.monotonic()`).
+_swept: dict[Path, float] = {}
 
 
 def base() -> Path:
@@ -48,19 +57,22 @@ def base() -> Path:
 
 def process_folder() -> Path:
     """This process's folder for its kernels' files, made (and the folders of processes
-    that are gone removed) on the first call, and again if it was removed since."""
+    that are gone removed) on the first call, and again if it was removed since; the
+    folders of processes gone since are removed once `SWEEP_EVERY` has passed."""
     parent = base()
     with _lock:
         own = _own.pop(parent, None)
         if own is not None:
             if own[0] == os.getpid() and own[1].is_dir():
                 _own[parent] = own
+                if time.monotonic() - _swept[parent] >= SWEEP_EVERY:
+                    _sweep_now(parent)
                 return own[1]
             # A forked child's copy of its parent's lock (the parent keeps it), or a folder
             # removed by hand (the runtime folder cleared): another folder.
             os.close(own[2])
         parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        sweep(parent)
+        _sweep_now(parent)
         folder, fd = _locked_folder(parent)
         _own[parent] = (os.getpid(), folder, fd)
         return folder
@@ -73,6 +85,12 @@ def kernel_path() -> Path:
 
 
 _numbers = itertools.count(1)
+
+
+def _sweep_now(parent: Path) -> None:
+    """Sweeps `parent`, noting when (under `_lock`)."""
+    _swept[parent] = time.monotonic()
+    sweep(parent)
 
 
 def _locked_folder(parent: Path) -> tuple[Path, int]:

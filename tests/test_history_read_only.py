@@ -195,6 +195,18 @@ async def test_a_move_into_history_is_refused(jp_fetch: Any, ws: Path, output_pa
     assert (ws / "projects/t/probe.ipynb").read_bytes() == recipe
 
 
+async def test_a_refused_name_holding_a_percent_is_said_as_written(
+    jp_fetch: Any, ws: Path, output_path: str
+) -> None:
+    """JupyterLab showed a move to `50%off.ipynb` in history refused as `50%%off.ipynb`."""
+    into = f"{Path(output_path).parent.as_posix()}/50%off.ipynb"
+
+    answer = await contents(jp_fetch, "PATCH", "projects/t/probe.ipynb", {"path": into})
+
+    refused(answer, into, "fix: put it in a folder under projects/ instead")
+    assert (ws / "projects/t/probe.ipynb").exists()
+
+
 @both_managers
 async def test_a_delete_in_history_is_refused_with_the_retention(
     jp_fetch: Any, ws: Path, output_path: str

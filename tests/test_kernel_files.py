@@ -2,7 +2,7 @@
 each kernel's connection file, which holds its signing key, and its IPC sockets. They are
 kept in a private folder of the process's own, never in the shared temporary folder, and
 the next kernel pool to start removes those of processes that are gone, never a live
-one's."""
+one's; a running pool removes those gone since as it refills, once a while has passed."""
 
 from __future__ import annotations
 
@@ -13,8 +13,12 @@ import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from lpstudio import kernelfiles
+from lpstudio.pool import KernelPool, PoolSettings, discard
 
 #: A studio whose pool holds its ready kernels: it prints one's connection file, then
 #: waits for its standard input to close.
@@ -102,3 +106,36 @@ def test_a_killed_servers_kernel_files_go_when_the_next_pool_starts_and_a_live_o
         proc.stdin.close()
         assert proc.wait(timeout=120) == 0
     assert not list((runtime / "lpstudio").iterdir())
+
+
+def test_a_running_pool_removes_a_killed_runs_kernel_files_as_it_refills(
+    ws: Path, tmp_path: Path, holders: list[subprocess.Popen[str]], monkeypatch: Any
+) -> None:
+    """A server's pool, long started, removes the folder of an `lpstudio run` killed beside
+    it when it next starts a kernel after `SWEEP_EVERY`: not at each kernel, nor only
+    at the server's restart."""
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "runtime"))
+    pool = KernelPool(PoolSettings(size=1))
+
+    def refill() -> None:
+        ready = pool.take("python3")
+        assert ready is not None
+        discard(ready.km, ready.kc)
+        assert pool.wait_full("python3", 120)
+
+    try:
+        assert pool.wait_full("python3", 120)
+        own = pool._ready["python3"][0].km.connection_file
+        killed_pid, killed_file = start(ws, tmp_path, holders)
+        os.kill(killed_pid, 9)
+        holders[0].wait()
+
+        refill()  # the last sweep was just now (the pool's start)
+        assert killed_file.exists()
+
+        monkeypatch.setattr(kernelfiles, "SWEEP_EVERY", 0.0)  # ... it is long ago
+        refill()
+        assert not killed_file.parent.exists()
+        assert Path(own).parent.is_dir()  # the pool's own stays
+    finally:
+        pool.close()

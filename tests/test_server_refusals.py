@@ -77,6 +77,18 @@ def test_a_cookie_session_without_its_xsrf_token_is_told_the_header_and_fix(
     assert "crm" not in str(listed)  # nothing was created
 
 
+def test_tornados_own_refusal_holding_a_percent_is_said_as_written(served: Served) -> None:
+    """The REST API said tornado's refusal of a query value that is no UTF-8 with each
+    '%' of the value doubled (`b'%%\\xff'`)."""
+    browser = logged_in(served)
+    try:
+        refused = browser.post(f"{API}/connections?_xsrf=%25%FF", json=CONNECTION)
+    finally:
+        browser.close()
+    error = error_of(refused, 400)
+    assert error["message"] == "Invalid unicode in _xsrf: b'%\\xff'", error
+
+
 def _store_lock(ws: Path) -> sqlite3.Connection:
     """The store's write lock, held as another process's exclusive transaction holds it."""
     lock = sqlite3.connect(ws / "lpstudio.db", isolation_level=None, check_same_thread=False)

@@ -602,10 +602,10 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
             status, error = 403, self.origin_not_allowed(origin).to_dict()
         elif isinstance(exc, web.HTTPError):
             status = exc.status_code
-            message = exc.log_message or responses.get(status, "error")
-            if exc.args and exc.log_message:
-                with contextlib.suppress(TypeError, ValueError):
-                    message = exc.log_message % exc.args
+            message = None  # as written: `log_message` doubles each '%' of one without args
+            with contextlib.suppress(TypeError, ValueError):  # arguments that miss its format
+                message = exc.get_message()
+            message = message or responses.get(status, "error")
             error = {"code": _code(status), "message": message, "field": None, "fix": None}
         else:
             status = 500

@@ -19,8 +19,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tornado.web import HTTPError
-
 from ..checks import (
     check_file_name,
     check_not_option,
@@ -30,21 +28,10 @@ from ..checks import (
     look_alike_refused,
 )
 from ..errors import InputError
-from .readonly import guard, served_file
+from .readonly import Refused, guard, served_file
 
 if TYPE_CHECKING:
     from .app import LpstudioApp
-
-
-class Refused(HTTPError):
-    """A refusal JupyterLab shows as written. jupyter_server's API answer is `log_message`,
-    which tornado gives with each '%' doubled (a logging format) when the error has no
-    arguments: a name holding a percent-escape was said as `a%%2Fb`. tornado logs
-    `get_message()`, the message as written, either way."""
-
-    @property
-    def log_message(self) -> str | None:
-        return self._log_message
 
 
 class LookAlikeNames:

@@ -160,7 +160,7 @@ class ReadOnlyContents:
         formatted here: Jupyter's API answers an HTTPError's message without its arguments."""
         refused = self.refusal(path, contents_manager, fix, action, holding=holding)
         if refused is not None:
-            raise HTTPError(403, refused)
+            raise Refused(403, refused)
 
     def refusal(
         self, path: str, contents_manager: Any, fix: str, action: str, *, holding: bool = False
@@ -252,6 +252,18 @@ class ReadOnlyContents:
             return relation(workspace, file)
         except (OSError, RuntimeError, ValueError):  # a symlink loop, a null byte
             return False  # no file Jupyter could serve: it answers for it itself
+
+
+class Refused(HTTPError):
+    """A contents-API refusal (each guard's and hook's here and in `lookalikes`), which
+    JupyterLab shows as written. jupyter_server's API answer is `log_message`, which tornado
+    gives with each '%' doubled (a logging format) when the error has no arguments: a name
+    holding a percent-escape was said as `a%%2Fb`, a move to `history/50%off.ipynb` as
+    `50%%off.ipynb`. tornado logs `get_message()`, the message as written, either way."""
+
+    @property
+    def log_message(self) -> str | None:
+        return self._log_message
 
 
 def served_file(contents_manager: Any, path: str) -> Path | None:
