@@ -96,7 +96,7 @@ def _raw_endpoint_path(studio: Studio, name: str) -> str | None:
         return None
     try:
         nb = json.loads(data)
-    except ValueError:  # UnicodeDecodeError too
+    except (ValueError, RecursionError):  # UnicodeDecodeError too; nested too deep
         nb = _last_stored(studio, name)
     return _named_path(nb, name)
 

@@ -136,6 +136,9 @@ MANIFEST_SCHEMA: dict[str, Any] = {
 
 _AGAIN = "export the project again with `lpstudio export FOLDER`"
 _ELSEWHERE = "import it --into a folder of another name"
+#: The note of an imported recipe whose notebook came with outputs: a package never
+#: carries them (`_without_outputs`).
+OUTPUTS_REMOVED = "its cells' outputs, execution counts and saved widget state were removed"
 
 
 # -- export ----------------------------------------------------------------------------------
@@ -171,7 +174,9 @@ def export_project(
         rel = path.relative_to(base).as_posix()
         _check_packable(rel, f"recipes.{rel}")
         name = workspace.recipe_name(path)
-        members[rel] = _refuse_secret_in(_without_outputs(path), f"recipes.{rel}", secrets)
+        members[rel] = _refuse_secret_in(
+            _without_outputs(path.read_bytes())[0], f"recipes.{rel}", secrets
+        )
         entry: dict[str, Any] = {"title": None, "files": [], "settings": None, "problem": None}
         notes: list[str] = []
         try:
@@ -294,20 +299,21 @@ def project_folder(
     return path, path.relative_to(projects.resolve()).as_posix()
 
 
-def _without_outputs(path: Path) -> bytes:
-    """A notebook as the package carries it: its code and metadata, no outputs, execution
-    counts or saved widget state (which holds what widgets showed); one that does not read
-    as a notebook (a broken recipe) as it is."""
-    data = path.read_bytes()
+def _without_outputs(data: bytes) -> tuple[bytes, bool]:
+    """A notebook as a package carries it, exported or imported: its code and metadata, no
+    outputs, execution counts or saved widget state (which hold what the recipe showed, its
+    customers' data, and what a notebook once trusted runs, scripts too); and whether it had
+    any. One that does not read as a notebook (a broken recipe) as it is."""
     try:
         notebook = nbformat.reads(data.decode("utf-8"), as_version=4)
     except Exception:
-        return data
+        return data, False
+    had = notebook.metadata.pop("widgets", None) is not None  # the form's Test preview
     for cell in notebook.get("cells", []):
         if cell.get("cell_type") == "code":
+            had = had or bool(cell.get("outputs")) or cell.get("execution_count") is not None
             cell["outputs"], cell["execution_count"] = [], None
-    notebook.metadata.pop("widgets", None)  # saved widget state: the form's Test preview
-    return (nbformat.writes(notebook) + "\n").encode("utf-8")
+    return (nbformat.writes(notebook) + "\n").encode("utf-8"), had
 
 
 def _refuse_secret_in(data: bytes, where: str, secrets: set[str]) -> bytes:
@@ -658,7 +664,13 @@ def _plan(
         if rel not in listed:
             raise _refused(f"the package holds {rel}, which its manifest does not list")
     listings = Listings()
+    cleared: set[str] = set()
     for rel, data in members.items():
+        if rel in manifest["recipes"]:  # as its export would have carried it
+            data, had = _without_outputs(data)
+            members[rel] = data
+            if had:
+                cleared.add(prefix + rel)
         label = prefix + rel
         where = f"recipes.{label.removesuffix('.ipynb')}" if rel in manifest["recipes"] else ""
         where = where or f"files.{label}"
@@ -667,6 +679,9 @@ def _plan(
     available = _check_connections(studio, manifest, plan)
     for rel, entry in manifest["recipes"].items():
         _plan_recipe(studio, plan, prefix + rel, members[rel], entry, rel, available)
+    for shown in plan.recipes:
+        if shown["recipe"] in cleared:
+            shown["notes"].append(OUTPUTS_REMOVED)
     return plan
 
 

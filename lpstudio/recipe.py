@@ -423,6 +423,12 @@ class Recipe:
     @classmethod
     def parse(cls, text: str, name: str, path: Path | None = None) -> Recipe:
         fix_nb = "open it in JupyterLab and save it again"
+        if (deep := strictjson.too_deep(text)) is not None:  # nbformat's reader recurses
+            raise _unreadable(
+                name,
+                str(deep),
+                f"{deep.fix} (JupyterLab: right-click it in the file browser, Open With > Editor)",
+            )
         try:
             nb = nbformat.reads(text, as_version=nbformat.NO_CONVERT)
             held_ids = nb.nbformat == 4 and nb.nbformat_minor >= 5

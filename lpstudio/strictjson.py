@@ -204,7 +204,25 @@ def loads(raw: str | bytes, whole_text: bool = True) -> Any:
                     "emoji), or write it as itself in UTF-8",
                 )
             return value
-    raise NotJson(
+    raise _nested_too_deep()
+
+
+def _nested_too_deep() -> NotJson:
+    return NotJson(
         f"arrays and objects nest deeper than {MAX_DEPTH} levels",
         f"nest arrays and objects at most {MAX_DEPTH} levels deep",
     )
+
+
+def too_deep(raw: str | bytes) -> NotJson | None:
+    """The refusal `loads` gives JSON text whose arrays and objects nest deeper than
+    `MAX_DEPTH`, for a reader that takes what `loads` refuses (nbformat's, of a notebook:
+    NaN and all) yet recurses on nesting (a RecursionError, far from the edge, that failed
+    whatever read the file); None when it nests no deeper, or is no JSON."""
+    try:
+        value = json.loads(raw)
+    except RecursionError:  # the parser's own limit, about a thousand levels
+        return _nested_too_deep()
+    except ValueError:
+        return None
+    return _nested_too_deep() if depth(value) > MAX_DEPTH else None

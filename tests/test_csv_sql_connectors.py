@@ -261,6 +261,23 @@ def test_csv_short_rows_and_empty_files_read_as_text(root, connect):
         assert connect("csv_file", {"path": name, "root": str(root)}).read_rows().empty
 
 
+def test_csv_values_a_spreadsheet_would_run_read_back_as_appended(root, connect):
+    # Written with a `'` before them (Excel shows them as text), and read back by the
+    # connection (read_rows, its where, new_rows) as they were given: one that started with
+    # `'` and a formula's character gets two, so that it too reads back as given.
+    conn = connect("csv_file", {"path": "f.csv", "root": str(root)})
+    given = ["=1+1", "'=1+1", "@x", "-x", "+14155550188", "-3.5", "1e3", "it's", "\tx"]
+    for value in given:
+        conn.append_row(row={"=v": value})
+    written = (root / "f.csv").read_text().splitlines()
+    assert written[:3] == ["'=v", "'=1+1", "''=1+1"], written
+    assert written[4:9] == ["'-x", "+14155550188", "-3.5", "1e3", "it's"], written
+    assert conn.read_rows()["=v"].tolist() == given
+    assert conn.read_rows(where={"=v": "'=1+1"})["=v"].tolist() == ["'=1+1"]
+    events = conn.poll("new_rows", "", None).events
+    assert [event["=v"] for event in events] == given
+
+
 def test_csv_blank_lines_before_the_header_are_not_the_header(root, connect):
     """A file of blank lines got its first appended row with no header above it (the row
     then read as the header), and blank lines above a header made every row nameless."""

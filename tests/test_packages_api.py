@@ -12,13 +12,14 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import nbformat
 import openapi_spec_validator
 import pytest
 
-from lpstudio.packages import export_project
+from lpstudio.packages import OUTPUTS_REMOVED, export_project
 from lpstudio.studio import Studio
 from tests import test_server
-from tests.conftest import write_recipe
+from tests.conftest import run_cli, write_recipe
 from tests.servers import Served, serving
 from tests.test_server import HOOK_SECRET, api, assert_error, state
 
@@ -256,6 +257,39 @@ def test_connections_a_workspace_lacks_arrive_as_placeholders(server: str, targe
     listed = {c["name"]: c for c in target.api("otto", "GET", "/connections").json()["connections"]}
     assert listed["liveperson"]["status"] == "placeholder"
     assert listed["liveperson"]["status_message"] == created["liveperson"]["fix"]
+
+
+def test_an_import_removes_cells_outputs_as_an_export_does(server: str, target: Served) -> None:
+    # A package altered after its export kept its cells' outputs (a script a later "Trust
+    # Notebook" ran with the admin's session, another workspace's customers' data) and saved
+    # widget state, which no export carries.
+    files = members(export(server, "alice", "lab"))
+    notebook = nbformat.reads(files["project/double.ipynb"].decode(), as_version=4)
+    script = "<img src=x onerror=\"fetch('/lpstudio/api/v1/api-clients')\">"
+    notebook.cells[1].outputs = [
+        nbformat.v4.new_output("display_data", {"text/html": script}),
+        nbformat.v4.new_output("stream", text="ada@example.com +14155550188\n"),
+    ]
+    notebook.cells[1].execution_count = 3
+    notebook.metadata.widgets = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
+    files["project/double.ipynb"] = nbformat.writes(notebook).encode()
+    package = _zip(**files)
+    root = target.log.parent / "ws"
+
+    answer = target.api("bob", "POST", "/packages?into=outs", content=package, headers=ZIP)
+    (root.parent / "outs.zip").write_bytes(package)
+    by_cli = run_cli("import", str(root.parent / "outs.zip"), "--into", "outs_cli", "-w", str(root))
+
+    assert answer.status_code == 201, answer.text
+    [recipe] = answer.json()["recipes"]
+    assert OUTPUTS_REMOVED in recipe["notes"], recipe
+    for folder in ("outs", "outs_cli"):
+        written = nbformat.read(root / "projects" / folder / "double.ipynb", as_version=4)
+        assert "widgets" not in written.metadata
+        for cell in written.cells:
+            assert cell.outputs == [] and cell.execution_count is None, cell
+    assert by_cli.returncode == 0, by_cli.stderr
+    assert f"note: {OUTPUTS_REMOVED}" in by_cli.stdout, by_cli.stdout
 
 
 def test_a_package_larger_than_the_server_takes_is_refused_413(target: Served) -> None:

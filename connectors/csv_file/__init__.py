@@ -4,7 +4,13 @@
     frame = contacts.read_rows(where={"country": "FR"}, columns=["email"], limit=100)
     contacts.append_row(row={"email": "ada@example.com", "country": "FR"})
 
-Values are read as text (no guessed numbers or dates, and an empty cell stays ""). The file
+Values are read as text (no guessed numbers or dates, and an empty cell stays ""). A value
+appended that a spreadsheet would run as a formula (it starts with =, +, -, @, a tab or a
+CR, as a bot's `=HYPERLINK(...)` does, and is no plain number: `-3.5` and the phone
+`+14155550188` stay as they are) is written with a `'` before it, as OWASP advises against
+CSV injection: Excel and LibreOffice show it as text. Read back (`read_rows`, `new_rows`),
+a cell that starts with `'` and one of those characters loses one `'`, so each value reads
+as it was appended; one typed into the file as `'=x` reads as `=x`. The file
 is in the workspace (`config["root"]`, passed by the runtime): a relative path is relative to
 it, and no path may lead out of it, through `..`, an absolute path or a symbolic link, nor
 name one of lpstudio's own files there (settings, key, store, history/, .runtime/): refused
@@ -37,8 +43,10 @@ from .files import (
     DELIMITER_PATTERN,
     ENCODING_HINT,
     ENCODING_PATTERN,
+    NEUTRALISED,
     CsvFile,
     Locked,
+    as_given,
     check_file,
     count_records,
     dialect,
@@ -217,6 +225,8 @@ def read_rows(conn: Connection, data: dict[str, Any]) -> pd.DataFrame:
                 ) as chunks,
             ):
                 for chunk in chunks:
+                    chunk.columns = [as_given(name) for name in chunk.columns]
+                    chunk = chunk.replace(NEUTRALISED, "", regex=True)
                     for column, value in where.items():
                         chunk = chunk[chunk[column] == value]
                     kept.append(chunk[columns] if columns else chunk)

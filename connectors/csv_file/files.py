@@ -198,7 +198,7 @@ def read_header(file: CsvFile, delimiter: str, encoding: str) -> list[str] | Non
     ):
         for row in csv.reader(handle, delimiter=delimiter):
             if row:
-                return row
+                return [as_given(name) for name in row]
     return None
 
 
@@ -220,7 +220,7 @@ def iter_records(
         reader = csv.DictReader(handle, header, delimiter=delimiter, restval="", restkey="_extra")
         for number, row in enumerate(reader, start=1):
             if number > skip:
-                yield number, row
+                yield number, {k: v if k == "_extra" else as_given(v) for k, v in row.items()}
 
 
 def count_records(file: CsvFile, delimiter: str, encoding: str) -> int:
@@ -246,6 +246,30 @@ def ends_with_newline(path: Path) -> bool:
         return handle.read(1) in (b"\n", b"\r")
 
 
+#: A cell a spreadsheet (Excel, LibreOffice, Google Sheets) runs as a formula: one that starts
+#: with = + - @, a tab or a CR (OWASP's CSV injection), after any `'` that `neutral` added.
+_FORMULA = re.compile(r"'*[=+\-@\t\r]")
+#: A plain number (`-3.5`, `1e3`), an E.164 phone among them (`+14155550188`): a spreadsheet
+#: reads it as the number it is, so it is written as it is.
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+#: The `'` that `neutral` put before a cell: one, before what `_FORMULA` matches.
+NEUTRALISED = r"^'(?='*[=+\-@\t\r])"
+
+
+def neutral(text: str) -> str:
+    """`text` as a cell a spreadsheet shows as text and never runs (a bot's
+    `=HYPERLINK(...)` sent the other rows to its author once the file was opened): a `'`
+    before one `_FORMULA` matches but a plain number, which is how Excel is told a cell is
+    text. `as_given` takes it off again; a value that starts with `'` and a formula's
+    character (`'=x`) gets one more, so that every value reads back as given."""
+    return "'" + text if _FORMULA.match(text) and not _NUMBER.fullmatch(text) else text
+
+
+def as_given(text: str) -> str:
+    """A cell as it was given to `neutral`: without the `'` that it put before it."""
+    return re.sub(NEUTRALISED, "", text)
+
+
 def write_row(
     path: Path,
     values: list[Any],
@@ -255,7 +279,7 @@ def write_row(
     header: list[str] | None,
 ) -> None:
     """Appends one row (after `header`, given when the file has none yet: it may hold blank
-    lines), then flushes and fsyncs."""
+    lines), each cell `neutral`, then flushes and fsyncs."""
     new = not path.exists() or path.stat().st_size == 0
     terminator = "\n" if new else line_ending(path)
     prefix = "" if new or ends_with_newline(path) else terminator
@@ -264,7 +288,7 @@ def write_row(
             handle.write(prefix)
         writer = csv.writer(handle, delimiter=delimiter, lineterminator=terminator)
         if header is not None:
-            writer.writerow(header)
-        writer.writerow(values)
+            writer.writerow(map(neutral, header))
+        writer.writerow(neutral(str(value)) for value in values)
         handle.flush()
         os.fsync(handle.fileno())
