@@ -350,6 +350,17 @@ def check_kernel_language(name: str, spec: Any, what: str) -> None:
 _JSON_KINDS = {type(None): "null", list: "an array", str: "a string", bool: "true or false"}
 
 
+def _too_deep(name: str, text: str) -> RecipeError:
+    """A notebook nested too deep for the readers that recurse (nbformat's, its validator):
+    looked for only when one failed, so a notebook read well pays nothing for it."""
+    deep = strictjson.too_deep(text) or strictjson.nested_too_deep()
+    return _unreadable(
+        name,
+        str(deep),
+        f"{deep.fix} (JupyterLab: right-click it in the file browser, Open With > Editor)",
+    )
+
+
 def _not_object(text: str) -> str | None:
     """What JSON value `text` holds when it is no object (`[]`, `null`): nbformat's own error
     for it was "'NoneType' object has no attribute 'get'". None for an object, or no JSON."""
@@ -423,17 +434,13 @@ class Recipe:
     @classmethod
     def parse(cls, text: str, name: str, path: Path | None = None) -> Recipe:
         fix_nb = "open it in JupyterLab and save it again"
-        if (deep := strictjson.too_deep(text)) is not None:  # nbformat's reader recurses
-            raise _unreadable(
-                name,
-                str(deep),
-                f"{deep.fix} (JupyterLab: right-click it in the file browser, Open With > Editor)",
-            )
         try:
             nb = nbformat.reads(text, as_version=nbformat.NO_CONVERT)
             held_ids = nb.nbformat == 4 and nb.nbformat_minor >= 5
             nb = nbformat.convert(nb, 4)
         except Exception as exc:  # nbformat raises JSON, reader and version errors alike
+            if isinstance(exc, RecursionError) or isinstance(exc.__cause__, RecursionError):
+                raise _too_deep(name, text) from None
             if isinstance(exc.__cause__, json.JSONDecodeError):
                 raise _not_json(name, exc.__cause__) from None
             if kind := _not_object(text):
@@ -446,15 +453,17 @@ class Recipe:
             raise _unreadable(name, str(exc).splitlines()[0], fix_nb) from None
         try:
             nbformat.validate(nb)
+            if not held_ids:
+                _add_cell_ids(nb)
+            from papermill.iorw import load_notebook_node
+
+            # papermill's own normalisation (tags and papermill metadata on every cell).
+            recipe = cls(name=name, notebook=load_notebook_node(nb), source=text, path=path)
+            recipe._check()
         except nbformat.ValidationError as exc:
             raise _unreadable(name, exc.message, fix_nb) from None
-        if not held_ids:
-            _add_cell_ids(nb)
-        from papermill.iorw import load_notebook_node
-
-        # papermill's own normalisation (tags and papermill metadata on every cell).
-        recipe = cls(name=name, notebook=load_notebook_node(nb), source=text, path=path)
-        recipe._check()
+        except RecursionError:  # nested deep enough for the validator's recursion, not the reader's
+            raise _too_deep(name, text) from None
         return recipe
 
     def _check(self) -> None:

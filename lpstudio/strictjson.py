@@ -204,10 +204,10 @@ def loads(raw: str | bytes, whole_text: bool = True) -> Any:
                     "emoji), or write it as itself in UTF-8",
                 )
             return value
-    raise _nested_too_deep()
+    raise nested_too_deep()
 
 
-def _nested_too_deep() -> NotJson:
+def nested_too_deep() -> NotJson:
     return NotJson(
         f"arrays and objects nest deeper than {MAX_DEPTH} levels",
         f"nest arrays and objects at most {MAX_DEPTH} levels deep",
@@ -222,7 +222,7 @@ def too_deep(raw: str | bytes) -> NotJson | None:
     try:
         value = json.loads(raw)
     except RecursionError:  # the parser's own limit, about a thousand levels
-        return _nested_too_deep()
+        return nested_too_deep()
     except ValueError:
         return None
-    return _nested_too_deep() if depth(value) > MAX_DEPTH else None
+    return nested_too_deep() if depth(value) > MAX_DEPTH else None
