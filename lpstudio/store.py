@@ -1059,8 +1059,9 @@ def _make_engine(url: str, create: bool) -> Engine:
         # one meets it first: the setting's to mend, not an outage to wait out.
         if "readonly database" in str(context.original_exception):
             raise _read_only_store(str(engine.url.database))
-        # A disk that refused a write (full, failing) stays an OperationalError, which a
-        # job's end waits out (`runner._once_stored`): given the file its fix names.
+        # Any other error is given the file, which the fix of a disk that refused a write
+        # (full, failing: `disk_refusal`) names. That one stays an OperationalError, which
+        # a job's end waits out (`runner._once_stored`) until space is freed.
         if context.sqlalchemy_exception is not None:
             setattr(context.sqlalchemy_exception, _STORE_FILE, str(engine.url.database))
 
