@@ -35,6 +35,8 @@ from pathlib import Path
 
 from jupyter_core.paths import jupyter_runtime_dir
 
+from .errors import WorkspaceError
+
 #: The folder of lpstudio's kernel files in Jupyter's runtime folder.
 FOLDER = "lpstudio"
 #: Seconds after a sweep before a new kernel sweeps again: a pool's refill starts kernels
@@ -71,11 +73,27 @@ def process_folder() -> Path:
             # A forked child's copy of its parent's lock (the parent keeps it), or a folder
             # removed by hand (the runtime folder cleared): another folder.
             os.close(own[2])
-        parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        _sweep_now(parent)
-        folder, fd = _locked_folder(parent)
+        try:
+            parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            _sweep_now(parent)
+            folder, fd = _locked_folder(parent)
+        except OSError as exc:
+            raise _unmade(parent, exc) from None
         _own[parent] = (os.getpid(), folder, fd)
         return folder
+
+
+def _unmade(parent: Path, exc: OSError) -> WorkspaceError:
+    """Why no kernel can start: its runtime folder cannot be made or written, as for a
+    service user whose home is missing (`/nonexistent`). Said in one line with the fix
+    (exit 2), not as a traceback whose exit 1 meant a job that failed."""
+    return WorkspaceError(
+        f"cannot make the kernels' runtime folder {parent}: {exc.strerror or exc}",
+        field="JUPYTER_RUNTIME_DIR",
+        fix="set JUPYTER_RUNTIME_DIR to a folder this user may write (in a systemd unit: "
+        "RuntimeDirectory=lpstudio and Environment=JUPYTER_RUNTIME_DIR=%t/lpstudio), or give "
+        "this user a home folder it may write",
+    )
 
 
 def kernel_path() -> Path:

@@ -811,7 +811,7 @@ class Scheduler:
         drain: it ends in the background, and a poll cut short writes nothing (its jobs and
         cursor are written together)."""
         log.info("scheduler started with %d workers", self.workers)
-        self._step(self._say_not_ready)
+        self._step(self._say_not_ready, "say which hooks are not ready")
         self.studio.executor.warm()  # ready kernels before the first due job
         ticker = threading.Thread(target=self._tick_forever, name="lpstudio-tick", daemon=True)
         filler = threading.Thread(target=self._fill_forever, name="lpstudio-fill", daemon=True)
@@ -826,11 +826,11 @@ class Scheduler:
 
     def _tick_forever(self) -> None:
         while not self._stopping.is_set():
-            self._step(self._say_present)
-            if self._step(self._store_upgraded):
+            self._step(self._say_present, "record that it is alive")
+            if self._step(self._store_upgraded, "read the store's schema revision"):
                 self.stop()  # its jobs would run this version's code on a schema it cannot read
                 break
-            if self.leading() and self._step(self.tick_apart):
+            if self.leading() and self._step(self.tick_apart, "fire the due schedules and polls"):
                 self._wake.set()  # what it queued starts now, not at the queue's next look
             self._stopping.wait(self.idle_seconds)
 
@@ -863,15 +863,17 @@ class Scheduler:
         app that answers late or not at all never holds back the jobs of every recipe."""
         while not self._stopping.is_set():
             if self._leading or self.lease is None:
-                self._step(self.fill)
+                self._step(self.fill, "start the queued jobs")
             self._wake.wait(self.idle_seconds)
             self._wake.clear()
 
-    def _step(self, step: Callable[[], Any]) -> Any:
+    def _step(self, step: Callable[[], Any], doing: str) -> Any:
+        """`step`, whose failure is logged as what the scheduler could not do (`doing`, in
+        words an admin reads: its method's name meant nothing to them)."""
         try:
             return step()
         except Exception as exc:  # the daemon keeps going; the error is in the log
-            self._failed(exc, "scheduler %s failed", step.__name__)
+            self._failed(exc, "the scheduler could not %s", doing)
             return None
 
     def _failed(self, exc: Exception, message: str, *args: Any) -> None:

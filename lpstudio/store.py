@@ -172,9 +172,13 @@ def log_failure(logger: logging.Logger, exc: Exception, message: str, *args: Any
         logger.error(message, *args, exc_info=exc)
 
 
-def unavailable(exc: OperationalError) -> StoreUnavailable:
+def unavailable(exc: OperationalError) -> StoreUnavailable | StoreUnwritable:
     """What a request that met `exc` (a store locked past `BUSY_TIMEOUT`, a database server
-    gone) is told, by the CLI and the REST API alike."""
+    gone, a SQLite file whose disk refuses its writes) is told, by the CLI and the REST API
+    alike."""
+    refused = disk_refusal(exc)
+    if refused is not None:
+        return refused
     reason = first_line(exc)
     locked = "database is locked" in reason
     return StoreUnavailable(
@@ -185,6 +189,41 @@ def unavailable(exc: OperationalError) -> StoreUnavailable:
         if locked
         else "try again shortly; if it lasts, check that the database server runs and this "
         "machine may reach it ([store] url in lpstudio.toml)",
+    )
+
+
+#: SQLite's primary result codes (`sqlite3.Error.sqlite_errorcode`, extended codes in its
+#: high bits) of a write its disk refused: full (or over the user's quota), or failing.
+_SQLITE_FULL, _SQLITE_IOERR = 13, 10
+
+#: The attribute a SQLite store's engine gives an error its disk refused: the store's file,
+#: which the fix names (`disk_refusal`).
+_STORE_FILE = "lpstudio_store_file"
+
+
+def disk_refusal(exc: DBAPIError) -> StoreUnwritable | None:
+    """What a SQLite store whose disk refused a write is told, naming its file's folder and
+    the cure; None for any other error. No wait cures a full or failing disk, nor is there
+    a database server to check: a command exits 2, the REST API answers 503 without
+    Retry-After, a daemon says it once (`StoreOutage`) and goes on once a write passes."""
+    database = getattr(exc, _STORE_FILE, None)
+    code = getattr(exc.orig, "sqlite_errorcode", None)
+    if database is None or code is None or code & 0xFF not in (_SQLITE_FULL, _SQLITE_IOERR):
+        return None
+    folder = os.path.dirname(os.path.abspath(database))
+    if code & 0xFF == _SQLITE_FULL:
+        said = "its disk is full"
+        fix = f"free space on the disk holding {folder} (or raise this user's quota there)"
+    else:
+        said = "its disk failed the write"
+        fix = (
+            f"check the disk holding {folder}: the system log (`journalctl -k`, `dmesg`) says "
+            "why (a failing disk; a network file system gone away: SQLite needs a local disk)"
+        )
+    return StoreUnwritable(
+        f"the store {database} ([store] url) cannot be written, {said}: {first_line(exc)}",
+        field="store.url",
+        fix=f"{fix}, then run it again",
     )
 
 
@@ -258,6 +297,9 @@ class StoreOutage:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._since: float | None = None  # when the first step met it
+        #: Whether it is a SQLite file refusing writes (a full disk), which still answers
+        #: reads: said over by a write that passes (`wrote`), never by a connection's ping.
+        self._writes = False
 
     def failed(self, logger: logging.Logger, exc: Exception, message: str, *args: Any) -> None:
         """Logs what a background step failed on: the store out of reach for now once for
@@ -267,16 +309,22 @@ class StoreOutage:
             log_failure(logger, exc, message, *args)
 
     def _met(self, exc: Exception) -> bool:
-        """Whether `exc` is the store out of reach for now (said if no step had met it)."""
+        """Whether `exc` is the store out of reach for now, or a SQLite store refusing
+        writes (its disk full or failing, its file made read-only): said if no step had
+        met it."""
+        said: StoreUnavailable | StoreUnwritable
         if isinstance(exc, OperationalError) and unreachable(exc):
             said = unavailable(exc)
-        elif isinstance(exc, StoreUnavailable):
+        elif isinstance(exc, OperationalError) and (refused := disk_refusal(exc)) is not None:
+            said = refused
+        elif isinstance(exc, StoreUnavailable | StoreUnwritable):
             said = exc
         else:
             return False
         with self._lock:
             if self._since is None:
                 self._since = time.monotonic()
+                self._writes = isinstance(said, StoreUnwritable)
                 log.warning(
                     "%s: waiting for it (SIGTERM or Ctrl-C stops); fix: %s", said.message, said.fix
                 )
@@ -293,10 +341,21 @@ class StoreOutage:
         0.0 s, and said again by that connection's next statement. So a checkout during an
         outage asks the server again (`ping`, which raises if it does not answer): only an
         answer to a question asked after the outage began says it is over."""
-        if self._since is None:  # the common case, without the lock: no outage under way
+        if self._since is None or self._writes:  # the common case, without the lock
             return
         asked = time.monotonic()
         ping()
+        self._ended(asked)
+
+    def wrote(self, asked: float) -> None:
+        """A write begun at `asked` (`time.monotonic()`) committed: the outage under way, if
+        it began before, is said to be over. A SQLite store refusing writes answers every
+        ping meanwhile: only a write tells it takes them again."""
+        if self._since is not None:  # the common case, without the lock: no outage under way
+            self._ended(asked)
+
+    def _ended(self, asked: float) -> None:
+        """Says the outage over, if one began before `asked`, when the store answered."""
         with self._lock:
             if self._since is None or self._since > asked:
                 return
@@ -995,11 +1054,16 @@ def _make_engine(url: str, create: bool) -> Engine:
         cursor.close()
 
     @event.listens_for(engine, "handle_error")
-    def _read_only(context):  # type: ignore[no-untyped-def]
+    def _writes_refused(context):  # type: ignore[no-untyped-def]
         # A file this user may not write (or made immutable) refuses every write, whichever
         # one meets it first: the setting's to mend, not an outage to wait out.
         if "readonly database" in str(context.original_exception):
             raise _read_only_store(str(engine.url.database))
+        # Any other error is given the file, which the fix of a disk that refused a write
+        # (full, failing: `disk_refusal`) names. That one stays an OperationalError, which
+        # a job's end waits out (`runner._once_stored`) until space is freed.
+        if context.sqlalchemy_exception is not None:
+            setattr(context.sqlalchemy_exception, _STORE_FILE, str(engine.url.database))
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):  # type: ignore[no-untyped-def]
@@ -1184,8 +1248,10 @@ class Store:
 
     @contextmanager
     def write(self) -> Iterator[Session]:
+        asked = time.monotonic()
         with self._turn(), self._writer.begin() as session:
             yield session
+        self.outage.wrote(asked)  # a SQLite store refusing writes takes them again
 
     @contextmanager
     def _turn(self) -> Iterator[None]:

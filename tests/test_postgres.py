@@ -1167,12 +1167,12 @@ def test_a_scheduler_back_from_an_outage_gives_silent_jobs_a_stale_period(
         scheduler = Scheduler(studio)
         try:
             with server_down(server):
-                assert scheduler._step(scheduler.tick) is None  # the store cannot be reached
-            scheduler._step(scheduler.tick)
+                assert scheduler._step(scheduler.tick, "tick") is None  # no store
+            scheduler._step(scheduler.tick, "tick")
             assert studio.job(job.id).status == "running"  # its worker may be writing its end
             wait_for(
                 lambda: (
-                    scheduler._step(scheduler.tick) is not None
+                    scheduler._step(scheduler.tick, "tick") is not None
                     and studio.job(job.id).status == "failed"
                 ),
                 timeout=60,

@@ -13,6 +13,7 @@ import click
 
 from ..api_clients import MAX_QUOTA_PER_DAY
 from ..errors import InputError, word
+from ..kernelfiles import process_folder
 from ..store import MAX_LISTED
 from ..studio import TERMS, Studio
 from ..times import local_text
@@ -428,10 +429,14 @@ def serve(
                 field="options",
                 fix="give lpstudio's options (see --help) or Jupyter's as --Class.trait=value",
             )
+    root = Workspace.find(workspace).root
+    # Its kernels' runtime folder, which Jupyter makes too: one it cannot make (a service
+    # user whose home is missing) is said with the fix, not as Jupyter's traceback.
+    process_folder()
     serve_api(
         ip=ip,
         port=port,
-        workspace=Workspace.find(workspace).root,
+        workspace=root,
         extra_args=jupyter_options,
         allow_root=allow_root,
     )

@@ -45,6 +45,7 @@ from ..errors import (
     NotFoundError,
     RecipeError,
     SignatureError,
+    StoreUnavailable,
     WorkspaceError,
 )
 from ..idempotency import DELIVERY_ID_HEADERS, sent_once
@@ -53,7 +54,7 @@ from ..jsonschemas import expected, first_error, first_problem, fix_in_words, pr
 from ..redaction import Secrets, given_text, scrub, scrub_text
 from ..roles import PERMISSIONS
 from ..sdk import ConnectorError
-from ..store import FINAL_STATES, MAX_INTEGER, first_line, job_id_in, not_a_job_id, unavailable
+from ..store import FINAL_STATES, MAX_INTEGER, job_id_in, not_a_job_id, unavailable
 from ..studio import API_PATH, Studio
 from .auth import (
     ApiError,
@@ -595,8 +596,11 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
             error["code"] = type(exc).__name__
         elif isinstance(exc, OperationalError) and (refusal := self.outsider_refusal()):
             status, error, headers = refusal.status, refusal.to_dict(), refusal.headers
-        elif isinstance(exc, OperationalError):  # the database stopped, or stayed locked
-            status, headers, error = 503, {"Retry-After": "5"}, unavailable(exc).to_dict()
+        elif isinstance(exc, OperationalError):  # the database stopped, stayed locked, disk full
+            said = unavailable(exc)
+            status, error = 503, said.to_dict()
+            # A wait cures an outage, never a full disk (`StoreUnwritable`): no Retry-After.
+            headers = {"Retry-After": "5"} if isinstance(said, StoreUnavailable) else {}
         elif isinstance(exc, web.HTTPError) and status_code == 404 and self.origin_refused:
             origin = self.request.headers.get("Origin", "")
             status, error = 403, self.origin_not_allowed(origin).to_dict()
@@ -666,8 +670,8 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
             self.__dict__["hidden"] = Secrets(found, _sent(self.request, found))
         where = scrub_text(f"{self.request.method} {self.request.path}", self.hidden)
         if isinstance(value, OperationalError):
-            said = scrub_text(first_line(value), self.hidden)
-            self.log.warning("503 %s: the store cannot be reached: %s", where, said)
+            said = scrub_text(unavailable(value).message, self.hidden)
+            self.log.warning("503 %s: %s", where, said)
         elif isinstance(value, ApiError | LpstudioError):
             self.log.info("%s: %s", where, scrub_text(str(value), self.hidden))
         elif isinstance(value, web.HTTPError):
