@@ -109,9 +109,11 @@ class Executor(ABC):
     def warm(self) -> None:  # noqa: B027  (optional: executors without kernels to prepare)
         """Prepares for jobs ahead of the first one (long-lived processes call it)."""
 
-    def release_queued(self) -> None:  # noqa: B027  (optional: Dask runs what it was sent)
+    def release_queued(self) -> set[int]:
         """For a server that stops: puts the jobs it queued for calls and has not started
-        back in the queue, for a scheduler to run; `close` then ends the rest."""
+        back in the queue, for a scheduler to run; `close` then ends the rest. Returns
+        their ids, for the server's log. None by default: Dask runs what it was sent."""
+        return set()
 
 
 class QueuedBeat:
@@ -424,7 +426,7 @@ class LocalExecutor(Executor):
         (`LEFT_TO_SCHEDULERS`): queued, of no process. One write; the ids it left."""
         return self.store.release_queued(job_ids, Job.trigger.in_(LEFT_TO_SCHEDULERS))
 
-    def release_queued(self) -> None:
+    def release_queued(self) -> set[int]:
         """For a server that stops: nothing starts from now on, and the calls' jobs that
         have not started (waiting for their recipe's turn, or for a worker) go back to the
         queue at once, for a scheduler on the store to run (this server's, once restarted,
@@ -437,6 +439,7 @@ class LocalExecutor(Executor):
         for each in waiting:
             if each.job_id in released:
                 each.halt(RELEASED)  # its looker, or its worker, resolves it
+        return released
 
     def _cancel_waiting(self, job_id: int, stop: Stop) -> Job:
         """Ends a job stopped while it waited for its turn, cancelled with why (if it is

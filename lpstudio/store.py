@@ -1834,6 +1834,14 @@ class Store:
                 .values(heartbeat_at=self._clock())
             ).rowcount
 
+    def held_jobs(self) -> Sequence[Job]:
+        """The jobs this process runs, or queued for itself and has not started, oldest
+        first: those a reaper fails as "worker lost" should the process end now (a
+        stopping server's log names them). One read."""
+        held = select(Job).where(Job.worker == worker_id(), Job.status.in_((QUEUED, RUNNING)))
+        with self.read() as s:
+            return s.scalars(held.order_by(Job.id)).all()
+
     def take_queued(self, job_ids: Sequence[int]) -> set[int]:
         """Makes this process's the jobs of `job_ids` still queued for no process (or
         already its own: a poll's it queued so, `poll_once`'s `owner`): it runs

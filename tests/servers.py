@@ -20,6 +20,8 @@ from traitlets.config import Config
 from tests.conftest import LPSTUDIO, PortTaken, on_a_free_port, wait_for
 
 REPO = Path(__file__).resolve().parent.parent
+#: Jupyter's own server, of this environment, where lpstudio's extension is enabled.
+JUPYTER_SERVER = str(Path(LPSTUDIO).parent / "jupyter-server")
 API = "/lpstudio/api/v1"
 #: Jupyter's token for the servers of this test process: its own, so that another worker's
 #: server, holding a port chosen here before our server bound it, refuses it.
@@ -132,13 +134,18 @@ def answering(proc: subprocess.Popen[bytes], url: str, token: str, log: Path) ->
 
 @contextmanager
 def serving(
-    ws: Path, *extra: str, name: str = "server", environ: dict[str, str] | None = None
+    ws: Path,
+    *extra: str,
+    name: str = "server",
+    environ: dict[str, str] | None = None,
+    jupyter: bool = False,
 ) -> Iterator[Served]:
     """`lpstudio serve` on a free port, with Jupyter's options after lpstudio's; yields once
     it answers. Its `url` holds the base URL an option gives (`--ServerApp.base_url=/u/ada/`).
     `environ` adds to its environment: a token given there as a service gives it (this
     module's `JUPYTER_TOKEN`, in `JUPYTER_TOKEN` or `JUPYTER_TOKEN_FILE`) takes the place
-    of the command line's."""
+    of the command line's. With `jupyter`, Jupyter's own `jupyter server` serving `ws`, the
+    extension enabled by this environment's config (as JupyterLab's server has it)."""
     given = (a.partition("=")[2] for a in extra if a.startswith("--ServerApp.base_url="))
     base = next(given, "/").rstrip("/")
     environ = environ or {}
@@ -146,12 +153,20 @@ def serving(
     token = [] if in_environ else [f"--IdentityProvider.token={JUPYTER_TOKEN}"]
 
     def start(port: int) -> Served:
+        if jupyter:  # as JupyterLab runs it: Jupyter's options only
+            head = [
+                JUPYTER_SERVER,
+                f"--ServerApp.root_dir={ws}",
+                f"--LpstudioApp.workspace={ws}",
+                "--ServerApp.port_retries=0",
+                "--ServerApp.open_browser=False",
+            ]
+        else:
+            head = [LPSTUDIO, "serve", f"--workspace={ws}"]
         command = [
-            LPSTUDIO,
-            "serve",
+            *head,
             f"--port={port}",
             "--allow-root",
-            f"--workspace={ws}",
             *token,
             "--ServerApp.identity_provider_class=tests.servers.HeaderIdentityProvider",
             *extra,

@@ -116,6 +116,11 @@ def test_calls_waiting_when_the_server_stops_run_once_after_its_restart(
         unstarted = wait_for(let_go, what="the waiting calls to leave the stopping server")
         assert [(job.status, job.started_at) for job in unstarted] == [("queued", None)] * 3
         assert jobs_of(ws, recipe)[0].status == "running"  # running jobs end as before
+        # Its log names the calls it put back, then the job its stop waits for.
+        waits = f"running job(s): job {ids[0]} ({recipe}, callable by "
+        wait_for(lambda: waits in first.log.read_text(), what="the stop naming its job")
+        said = first.log.read_text()
+        assert f"put job(s) {', '.join(map(str, ids[1:]))} back in the queue" in said, said
         (folder / "gate").touch()
         first.proc.wait(timeout=120)
         try:  # answered as the server stopped (its job goes on), or cut off with it

@@ -14,6 +14,7 @@ import math
 import os
 import threading
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -25,9 +26,10 @@ from ..checks import composed
 from ..endpoints import serving
 from ..errors import LpstudioError, StoreUnavailable, StoreUnwritable
 from ..leader import SCHEDULER, Presence, StoreLease
+from ..models import Job
 from ..recipe import DEFAULT_CALL_TIMEOUT, MAX_TIMEOUT
 from ..scheduler import Scheduler, say_not_ready
-from ..store import SCHEMA_HEAD
+from ..store import RUNNING, SCHEMA_HEAD, Store
 from ..studio import API_PATH, Studio
 from ..workspace import ENV_VAR, Workspace, current_user
 from .auth import ApiError, RateLimits
@@ -264,7 +266,6 @@ class LpstudioApp(ExtensionApp):
         self._cut = asyncio.Event()  # the stop no longer waits (`_cut_short`)
         #: Output notebooks are rendered as HTML one at a time (`max_output_view_bytes`).
         self.html_renders = asyncio.Semaphore(1)
-        self.stopped_short = False  # the stop left work behind: the process ends without it
         self.workspace_error: dict[str, Any] | None = None
         #: Its code, in the 503 answers: StoreUnwritable for a store it may not write (the
         #: workspace is active: its permissions are to mend), else NoWorkspace.
@@ -516,22 +517,45 @@ class LpstudioApp(ExtensionApp):
                 longest += [each["call_timeout"] or 0 for each in served.values()]
         return max(longest) + STOP_MARGIN
 
-    async def _stop_gracefully(self) -> None:
+    async def _stop_gracefully(self, store: Store | None, deadline: float) -> None:
         """Stops as the scheduler daemon does on SIGTERM: takes no more work, puts the calls
         it accepted and has not started back in the queue (a scheduler on the store runs
         them, this server's once restarted), lets running jobs end, and answers the requests
-        in progress, a bot's calls on the line among them (`_answer_the_line`)."""
+        in progress, a bot's calls on the line among them (`_answer_the_line`). Its log
+        names the jobs it put back and those it waits for, until the loop's `deadline`."""
+        loop = asyncio.get_running_loop()
         scheduler = getattr(self, "_scheduler", None)
         if scheduler is not None:
             scheduler.stop()  # claims nothing more, the calls put back below included
         with self._lock:
             studios = list(self._studios.values())
         for studio in studios:
-            await asyncio.get_running_loop().run_in_executor(None, studio.executor.release_queued)
+            released = await loop.run_in_executor(None, studio.executor.release_queued)
+            if released:
+                self.log.info(
+                    "lpstudio: put job(s) %s back in the queue, not started: a scheduler on "
+                    "the store runs them",
+                    ", ".join(map(str, sorted(released))),
+                )
         if scheduler is not None:
             # Running jobs finish within the grace period or are stopped (requeued when no
             # cell ran); the lease is freed.
-            await asyncio.get_running_loop().run_in_executor(None, self._scheduler_thread.join)
+            await loop.run_in_executor(None, self._scheduler_thread.join)
+        held = await self._held_jobs(store)  # the scheduler's have ended: the server's own
+        running = [job for job in held if job.status == RUNNING]
+        if running:  # as the scheduler daemon says it (`Scheduler.drain`), with the jobs
+            self.log.info(
+                "lpstudio: waiting up to %d s for %d running job(s): %s",
+                math.ceil(max(0.0, deadline - loop.time())),
+                len(running),
+                named_jobs(running),
+            )
+        if queued := [job for job in held if job.status != RUNNING]:
+            self.log.info(
+                "lpstudio: not started, queued here: %s: each starts once a worker is free, "
+                "or is cancelled if it waits for its recipe's turn",
+                named_jobs(queued),
+            )
         await self._answer_the_line()
         if self._presence is not None:
             await asyncio.get_running_loop().run_in_executor(None, self._presence.stop)
@@ -541,26 +565,55 @@ class LpstudioApp(ExtensionApp):
         with self._lock:
             studios, self._studios = list(self._studios.values()), {}
         for studio in studios:
-            await asyncio.get_running_loop().run_in_executor(None, studio.close)
+            await loop.run_in_executor(None, studio.close)
+
+    async def _held_jobs(self, store: Store | None) -> Sequence[Job]:
+        """The jobs this process runs or queued for itself (`Store.held_jobs`), read in a
+        thread; none, said, from a store that does not answer."""
+        if store is None:
+            return ()
+        try:
+            return await asyncio.get_running_loop().run_in_executor(None, store.held_jobs)
+        except Exception as exc:
+            self.log.warning("lpstudio: the jobs this server runs unread: %s", exc)
+            return ()
 
     def _cut_short(self, why: str) -> None:
         """Stops waiting: the requests waiting on the extension's threads are answered 503
         (`blocking`); a call waiting for its job has its connection closed with the server;
         a job still running is left to the schedulers on the store (its heartbeat stops
-        with the process, its kernel dies with it: it is reaped as its worker is lost)."""
+        with the process, its kernel dies with it: it is reaped as its worker is lost). The
+        process ends once the server stopped (`_end_without_waiting`)."""
         if self._cut.is_set():
             return
+        waiting = len(self._on_the_line)
         self.log.warning(
-            "lpstudio: %s: stopping without waiting for %d request(s) in progress (those "
-            "waiting on the server are answered 503) and the jobs still running (the "
-            "schedulers on the store end them as their worker is lost)",
+            "lpstudio: %s: stopping without waiting%s",
             why,
-            len(self._on_the_line),
+            f" for {waiting} request(s) in progress (those waiting on the server are answered 503)"
+            if waiting
+            else "",
         )
         self._cut.set()
-        self.stopped_short = True
+        # Called as Python starts waiting at exit for the threads still at work (before
+        # `concurrent.futures` joins its own): a job runs in one.
+        threading._register_atexit(_end_without_waiting)
         for work in list(self._working):
             work.cancel()
+
+    async def _say_left(self, store: Store | None) -> None:
+        """Names in the log the jobs a cut stop leaves behind, to be ended by others."""
+        held = await self._held_jobs(store)
+        running = [job for job in held if job.status == RUNNING]
+        queued = [job for job in held if job.status != RUNNING]
+        left = [f"{named_jobs(running)} running"] * bool(running)
+        left += [f"{named_jobs(queued)} queued"] * bool(queued)
+        if left:
+            self.log.warning(
+                "lpstudio: leaving %s: the schedulers on the store end %s as %s worker is lost",
+                " and ".join(left),
+                *(("it", "its") if len(held) == 1 else ("them", "their")),
+            )
 
     async def stop_extension(self) -> None:
         """Stops gracefully (`_stop_gracefully`) within `stop_timeout`, then without waiting
@@ -573,17 +626,35 @@ class LpstudioApp(ExtensionApp):
         self._stopping = True
         loop = asyncio.get_running_loop()
         seconds = await loop.run_in_executor(None, self._stop_seconds)
-        graceful = asyncio.ensure_future(self._stop_gracefully())
+        store = self.service.store if self.workspace_error is None else None
+        graceful = asyncio.ensure_future(self._stop_gracefully(store, loop.time() + seconds))
         cut = asyncio.ensure_future(self._cut.wait())
         await asyncio.wait({graceful, cut}, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
         cut.cancel()
         if not graceful.done():
             self._cut_short(f"LpstudioApp.stop_timeout of {seconds:g} s passed")
+            graceful.cancel()  # not left pending as the loop closes
+            # Its line, and the 503s of the requests it cut, before the IOLoop stops.
+            saying = asyncio.ensure_future(self._say_left(store))
             answering = set(self._working.values())
-            if answering:  # their 503s, before the IOLoop stops
-                await asyncio.wait(answering, timeout=CUT_ANSWER_SECONDS)
+            await asyncio.wait({graceful, saying, *answering}, timeout=CUT_ANSWER_SECONDS)
         self.kernel_notebooks.close()
         self.pool.shutdown(wait=False)
+
+
+def named_jobs(jobs: Sequence[Job]) -> str:
+    """Jobs as a stopping server's log names them, with what the scheduler's log says of
+    its own: `job 15 (ops/sleep.ipynb, manual by ada)`."""
+    return ", ".join(f"job {job.id} ({job.recipe}, {job.trigger} by {job.user})" for job in jobs)
+
+
+def _end_without_waiting() -> None:
+    """Ends the process, its server stopped (JupyterLab's kernels and other extensions
+    in their turn), without the work its stop cut short: Python would wait at exit for the
+    threads still at it, a job's run (an hour, for a job of that timeout) or a request to
+    an app that never answers, and a service manager kills the process mid-way."""
+    logging.shutdown()
+    os._exit(0)
 
 
 def server_stopping() -> ApiError:

@@ -12,7 +12,6 @@ keeps all of Jupyter.
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import sys
@@ -76,15 +75,6 @@ class ServeOnlyServerApp(ServerApp):
         )
         signal.signal(sig, signal.SIG_DFL)
         os.kill(os.getpid(), sig)
-
-    def start(self) -> None:
-        """Jupyter's, and an end without the work a stop cut short (`LpstudioApp.stop_timeout`
-        passed): Python would wait at exit for the threads still running it, a request to
-        an app that never answers among them."""
-        super().start()
-        if getattr(self.starter_app, "stopped_short", False):
-            logging.shutdown()
-            os._exit(0)
 
     def running_server_info(self, kernel_count: bool = True) -> str:
         """Jupyter's start-up lines without "Serving notebooks from local directory" and its
