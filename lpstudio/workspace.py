@@ -747,11 +747,14 @@ def _read_config(root: Path, named_by: str | None = None) -> dict[str, Any]:
             field="workspace",
             fix=f"give the user running lpstudio read access to {root}",
         ) from None
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        # tomllib recurses on nested arrays, and reads text: each said as the file's fault.
+        why = {
+            UnicodeDecodeError: "is not UTF-8 text",
+            RecursionError: "nests arrays or tables deeper than TOML's reader goes",
+        }.get(type(exc), f"is not valid TOML: {exc}")
         raise WorkspaceError(
-            f"{config_path} is not valid TOML: {exc}",
-            field="workspace",
-            fix=f"correct {config_path}",
+            f"{config_path} {why}", field="workspace", fix=f"correct {config_path}"
         ) from None
 
 

@@ -172,6 +172,28 @@ def test_a_store_url_naming_no_store_is_refused_and_makes_none(ws: Path, url: st
     assert sorted(ws.iterdir()) == before
 
 
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("[jobs\n", "is not valid TOML"),
+        ("a = " + "[" * 3000 + "]" * 3000 + "\n", "nests arrays or tables deeper"),
+        (b"[store]\nurl = '\xff'\n", "is not UTF-8 text"),
+    ],
+)
+def test_a_config_toml_cannot_read_is_said_with_its_fix(
+    ws: Path, text: str | bytes, said: str
+) -> None:
+    """A nested or non-UTF-8 lpstudio.toml ended every command with a Python traceback
+    (RecursionError, UnicodeDecodeError); like a TOML syntax error, it is the file to mend."""
+    config = ws / "lpstudio.toml"
+    config.write_bytes(text if isinstance(text, bytes) else text.encode())
+    result = CliRunner().invoke(main, ["recipes", "--json", "--workspace", str(ws)])
+    assert result.exit_code == 2, result.output
+    error = json.loads(result.stdout)["error"]
+    assert error["message"].startswith(f"{config} {said}"), error
+    assert error["field"] == "--workspace" and error["fix"] == f"correct {config}", error
+
+
 def test_a_store_url_naming_its_driver_is_found_in_the_workspace(
     ws: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
