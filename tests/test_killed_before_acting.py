@@ -14,10 +14,14 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import nbformat
+import pytest
+from papermill.engines import NotebookExecutionManager
 
-from lpstudio.runner import execute_job
+from lpstudio.models import Job
+from lpstudio.runner import RunningJobs, execute_job
 from lpstudio.studio import Studio
 
 from .conftest import wait_for, write_recipe
@@ -51,21 +55,27 @@ execute_job(studio.workspace, studio.store, job_id)
 FORM = "from lpstudio.widgets import RecipeForm\n\nRecipeForm.here()  # the settings form"
 
 
-def template_like(ws: Path, name: str, sent: Path) -> None:
-    """A recipe laid out as a template: a markdown title, the settings form's cell, its
-    parameters, then a cell that "sends" (appends a line to `sent`) and one after it."""
-    path = write_recipe(ws, name, cells=(append(sent, "sent"), "after_the_send = True"))
+@pytest.fixture
+def sent(ws: Path, tmp_path: Path) -> Path:
+    """Writes p/cart, laid out as a template: a markdown title, the settings form's cell,
+    its parameters, then a cell that "sends" (appends a line to the file it returns) and
+    one after it."""
+    sent = tmp_path / "sent"
+    path = write_recipe(ws, "p/cart", cells=(append(sent, "sent"), "after_the_send = True"))
     nb = nbformat.read(path, as_version=4)
     form = nbformat.v4.new_code_cell(FORM)
     form.metadata.tags = ["lpstudio-form"]
     nb.cells[:0] = [nbformat.v4.new_markdown_cell("# Proactive cart abandonment"), form]
     nbformat.write(nb, path)
+    return sent
 
 
-def killed_at(ws: Path, job_id: int, hold: str, tmp_path: Path, studio: Studio) -> None:
-    """Runs the job in a worker process, and kills it with SIGKILL where it holds: as the
-    first cell holding `hold` starts, once its progress is stored."""
-    held = tmp_path / "held"
+def killed_at(studio: Studio, hold: str, tmp_path: Path) -> Job:
+    """Queues a webhook job of p/cart, runs it in a worker process and kills that with
+    SIGKILL where it holds: as the first cell holding `hold` starts, once its progress is
+    stored. Returns the job as it was left."""
+    job_id, held = queue_webhook_job(studio, "p/cart").id, tmp_path / "held"
+    ws = studio.workspace.root
     worker = subprocess.Popen([sys.executable, "-c", WORKER, str(ws), str(job_id), hold, str(held)])
     try:
         wait_for(held.exists, timeout=120, what="the worker holding")
@@ -73,40 +83,53 @@ def killed_at(ws: Path, job_id: int, hold: str, tmp_path: Path, studio: Studio) 
     finally:
         worker.kill()
         worker.wait(timeout=60)
+    return studio.job(job_id)
 
 
 def test_a_job_killed_before_its_first_code_cell_is_requeued_and_runs_once(
-    ws: Path, tmp_path: Path
+    studio: Studio, sent: Path, tmp_path: Path
 ) -> None:
-    sent = tmp_path / "sent"
-    template_like(ws, "p/cart", sent)
-    with Studio.open(ws, user="alice") as studio:
-        job = queue_webhook_job(studio, "p/cart")
-        killed_at(ws, job.id, "RecipeForm.here()", tmp_path, studio)
-        lost = studio.job(job.id)
-        assert (lost.status, lost.cells_done) == ("running", 1)  # its title counted done
+    job = killed_at(studio, "RecipeForm.here()", tmp_path)
+    assert (job.status, job.cells_done) == ("running", 1)  # its title counted done
 
-        assert studio.reap_lost_jobs() == []
-        requeued = studio.job(job.id)
-        assert (requeued.status, requeued.error, requeued.worker) == ("queued", None, None)
+    assert studio.reap_lost_jobs() == []
+    requeued = studio.job(job.id)
+    assert (requeued.status, requeued.error, requeued.worker) == ("queued", None, None)
 
-        assert studio.store.claim_job(job.id, 1)  # a scheduler's turn
-        done = execute_job(studio.workspace, studio.store, job.id)
+    assert studio.store.claim_job(job.id, 1)  # a scheduler's turn
+    done = execute_job(studio.workspace, studio.store, job.id)
     assert (done.status, done.error) == ("succeeded", None)
     assert sent.read_text() == "sent\n"
 
 
 def test_a_job_killed_once_a_code_cell_of_its_own_ran_fails_as_worker_lost(
-    ws: Path, tmp_path: Path
+    studio: Studio, sent: Path, tmp_path: Path
 ) -> None:
-    sent = tmp_path / "sent"
-    template_like(ws, "p/cart", sent)
-    with Studio.open(ws, user="alice") as studio:
-        job = queue_webhook_job(studio, "p/cart")
-        killed_at(ws, job.id, "after_the_send", tmp_path, studio)
-        assert sent.read_text() == "sent\n"
+    job = killed_at(studio, "after_the_send", tmp_path)
+    assert sent.read_text() == "sent\n"
 
-        (lost,) = studio.reap_lost_jobs()
+    (lost,) = studio.reap_lost_jobs()
     assert (lost.id, lost.status, lost.error["ename"]) == (job.id, "failed", "WorkerLost")
     assert "the process running this job is gone" in lost.error["evalue"]
     assert sent.read_text() == "sent\n"  # never run again
+
+
+def test_a_job_its_stopping_scheduler_cut_off_in_the_form_s_cell_is_requeued(
+    studio: Studio, sent: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The daemon's SIGTERM grace ran out as the job started its settings form's cell: its
+    kernel killed under that cell, it goes back to the queue (it was failed `WorkerStopped`)."""
+    claimed = RunningJobs()
+    start = NotebookExecutionManager.cell_start
+
+    def stop_at_the_form(nb_man: NotebookExecutionManager, cell: Any, *args: Any, **kw: Any) -> Any:
+        if "RecipeForm.here()" in cell.source:
+            claimed.interrupt("scheduler stopped before the job finished", reason="requeue")
+        return start(nb_man, cell, *args, **kw)
+
+    monkeypatch.setattr(NotebookExecutionManager, "cell_start", stop_at_the_form)
+    job = queue_webhook_job(studio, "p/cart")
+    assert studio.store.claim_job(job.id, 1)
+    ended = execute_job(studio.workspace, studio.store, job.id, group=claimed)
+    assert (ended.status, ended.error, ended.worker) == ("queued", None, None)
+    assert not sent.exists()
