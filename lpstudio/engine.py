@@ -6,8 +6,9 @@ It is registered on papermill's `papermill.engine` entry point as `lpstudio`, so
 - binds the job context (`job_context`) in the kernel before the first cell runs, so
   credentials and events never need to pass as parameters;
 - reports progress after every cell that started (`on_cell`), and asks before each cell
-  whether it may start (`before_cell` raises to stop the run: a timeout or cancel that
-  landed while the kernel was starting runs no cell);
+  whether it may start (`before_cell`, given the cell, or None before the kernel is taken,
+  raises to stop the run: a timeout or cancel that landed while the kernel was starting
+  runs no cell);
 - hands the kernel manager to its caller (`on_kernel`), who owns the kernel: it may kill it
   on a timeout or a cancel, shuts it down after the job, and refills the pool once the
   job is recorded (a refill started earlier competes with the job's last steps); a caller
@@ -178,7 +179,7 @@ class StudioNotebookClient(PapermillNotebookClient):
         nb_man: Any,
         bootstrap: str | None = None,
         on_cell: Callable[[int, int], None] | None = None,
-        before_cell: Callable[[], None] | None = None,
+        before_cell: Callable[[Any], None] | None = None,
         secrets: frozenset[str] = frozenset(),
         saves: Saves | None = None,
         **kw: Any,
@@ -452,7 +453,7 @@ class StudioNotebookClient(PapermillNotebookClient):
 
         def cell_start(cell: Any, cell_index: int | None = None, **kwargs: Any) -> None:
             if self._before_cell is not None:
-                self._before_cell()  # may raise: then neither this cell nor any after runs
+                self._before_cell(cell)  # may raise: then neither this cell nor any after runs
             self._started = cell_index
             start(cell, cell_index=cell_index, **kwargs)
 
@@ -573,7 +574,7 @@ class StudioEngine(NBClientEngine):
         execution_timeout: float | None = None,
         job_context: str | None = None,
         on_cell: Callable[[int, int], None] | None = None,
-        before_cell: Callable[[], None] | None = None,
+        before_cell: Callable[[Any], None] | None = None,
         on_kernel: Callable[[AsyncKernelManager], None] | None = None,
         reports_deaths: bool = False,
         writer: Callable[[Any], None] | None = None,
@@ -610,7 +611,7 @@ class StudioEngine(NBClientEngine):
             pool = kernel_pool.active()
         try:
             if before_cell is not None:
-                before_cell()  # a job stopped already takes no kernel (a cold start costs 0.7 s)
+                before_cell(None)  # a job stopped already takes no kernel (a cold start: 0.7 s)
             km, ready = cls._kernel_manager(kernel_name, pool or None)
             # lpstudio's bootstrap is Python: a kernel of another language (the pool hands
             # out none) gets none, and runs the notebook as papermill's own engine does; a

@@ -812,7 +812,7 @@ class DaskExecutor(Executor):
         task left unfinished was never started (Dask failed or dropped the task: it fails
         here, with the reason), or its worker died running it: the reaper ends it (`_tend`)."""
         job = self.store.job(sent.job_id)
-        if sent.scheduled and job.status == QUEUED:  # requeued (no cell ran): a scheduler's
+        if sent.scheduled and job.status == QUEUED:  # requeued (nothing acted): a scheduler's
             self._resolve(sent, job)
             return
         if job.status not in FINAL_STATES:

@@ -156,6 +156,11 @@ class Job(Base):
     timeout: Mapped[float | None] = mapped_column(Float, nullable=True)
     cells_done: Mapped[int] = mapped_column(Integer, default=0)
     cells_total: Mapped[int] = mapped_column(Integer, default=0)
+    #: Whether it started a cell that may act outside its kernel (`runner.acts`), told
+    #: before that cell starts: from then on, run again, it might repeat what the cell did,
+    #: so a lost or stopped job is never requeued (0021). The database's default: a row
+    #: written by Python names none of it, as a store of an older schema has none.
+    acted: Mapped[bool] = mapped_column(server_default="0")
     error: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     output_path: Mapped[str | None] = mapped_column(unbounded(2048), nullable=True)

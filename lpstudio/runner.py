@@ -13,6 +13,7 @@ keeps its outcome.
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import contextlib
 import contextvars
@@ -165,6 +166,29 @@ class JobEnds:
 job_ends = JobEnds()
 
 
+#: The statements of a recipe's settings form cell (templates' `lpstudio-form`): in a job
+#: `RecipeForm.here()` shows nothing.
+_FORM_STATEMENTS = frozenset(
+    ast.dump(statement)
+    for statement in ast.parse("from lpstudio.widgets import RecipeForm\nRecipeForm.here()").body
+)
+
+
+def acts(cell: Any) -> bool:
+    """Whether a cell about to start may act outside its kernel (a POST, a written row), so
+    that its job, run again, might do it twice: any code cell of the recipe's own. Not a
+    markdown or raw cell, which nothing runs (every template opens with its title); nor
+    papermill's injected parameters; nor a cell of comments alone, or the settings form's
+    (`_FORM_STATEMENTS`)."""
+    if cell.cell_type != "code" or "injected-parameters" in cell.metadata.get("tags", ()):
+        return False
+    try:
+        statements = ast.parse(cell.source).body
+    except SyntaxError:  # IPython's syntax (a magic, a shell escape): it may act
+        return True
+    return any(ast.dump(statement) not in _FORM_STATEMENTS for statement in statements)
+
+
 class Watchdog(threading.Thread):
     """Heartbeats a running job with its progress, and stops it on a timeout or a cancel
     request: it kills the kernel's process group, and `checkpoint` keeps any cell from
@@ -179,6 +203,7 @@ class Watchdog(threading.Thread):
         self.deadline = time.monotonic() + timeout if timeout else None
         self.stop: Stop | None = None
         self.cells_done = 0
+        self.acted = False  # a cell that may act started (`acts`): never requeued then
         self._reported = 0.0
         self._km: Any = None
         self._lock = threading.Lock()  # a stop and the end of the watch exclude each other
@@ -190,7 +215,7 @@ class Watchdog(threading.Thread):
 
     def progress(self, done: int, total: int) -> None:
         """Counts the cells done. The next heartbeat writes the count: the first cell's at
-        once (a lost job that ran a cell is never run again), later ones within a second.
+        once (its job shows it began), later ones within a second.
         The last cell ends the watch: a timeout or cancel landing after it changes nothing."""
         self.cells_done = done
         if done == total:
@@ -201,10 +226,25 @@ class Watchdog(threading.Thread):
             self._reported = now
             self._wake.set()
 
-    def checkpoint(self) -> None:
-        """Raises `JobStopped` once the job is stopped: called before each cell starts."""
+    def checkpoint(self, cell: Any) -> None:
+        """Raises `JobStopped` once the job is stopped: called before each cell starts (and
+        with None before its kernel is taken). The first cell that may act (`acts`) starts
+        only once the store holds that it did (`Job.acted`): a job lost or stopped from then
+        on is never run again whole by a scheduler, which could repeat what the cell did."""
+        if self.stop is None and cell is not None and not self.acted and acts(cell):
+            stop = self._stop_asked(self.store.heartbeat(self.job_id, self.cells_done, acted=True))
+            self.acted = True
+            if stop is not None:
+                self.halt(stop)
         if self.stop is not None:
             raise JobStopped(self.stop.detail)
+
+    @staticmethod
+    def _stop_asked(asked: bool | None) -> Stop | None:
+        """The stop a heartbeat's answer (`Store.heartbeat`) asks for, if any."""
+        if asked is None:
+            return Stop("lost", "the job is no longer this worker's to run")
+        return Stop("cancelled", "cancelled by request") if asked else None
 
     def run(self) -> None:
         while True:
@@ -220,11 +260,7 @@ class Watchdog(threading.Thread):
                 stop = Stop("timeout", f"timed out after {self.timeout:g} s")
             else:
                 try:
-                    asked = self.store.heartbeat(self.job_id, self.cells_done)
-                    if asked is None:
-                        stop = Stop("lost", "the job is no longer this worker's to run")
-                    elif asked:
-                        stop = Stop("cancelled", "cancelled by request")
+                    stop = self._stop_asked(self.store.heartbeat(self.job_id, self.cells_done))
                 except Exception as exc:  # a busy store must not kill the watchdog; a
                     # database restarting is said once for the process (`StoreOutage`), and
                     # the job's end waits for it (`_once_stored`)
@@ -1236,11 +1272,8 @@ def execute_job(
                     job_id,
                 )
             elif (
-                stop is not None
-                and stop.reason == "requeue"
-                and between_cells
-                and not watchdog.cells_done
-            ):  # no cell of it ran: nothing happened yet, another worker runs it whole
+                stop is not None and stop.reason == "requeue" and not watchdog.acted
+            ):  # nothing it did reached the outside: another worker runs it whole
                 if _once_stored(job_id, lambda: store.requeue(job_id, mine)):
                     output.unlink(missing_ok=True)  # the cut run's, read as failed
             else:

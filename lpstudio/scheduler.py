@@ -7,13 +7,14 @@ Every decision that two schedulers on one store could both make is one atomic wr
   there against the keys already stored (polls that overlap queue each event once);
 - a queued job is claimed by a conditional update that also checks the recipe's
   concurrency limit.
-Running jobs heartbeat; jobs whose worker vanished are failed (or requeued when no cell ran).
+Running jobs heartbeat; jobs whose worker vanished are failed (or requeued when no cell that
+may act outside its kernel had started: `runner.acts`).
 Claimed jobs run in this process's workers, or on the Dask cluster the workspace names
 (`DaskExecutor.run_claimed`: a worker there takes the claim over).
 On SIGTERM it stops taking work, lets running jobs finish within a grace period, then
 stops the rest of the jobs it claimed (never those of another executor in its process): one
-that ran no cell is requeued, one that did ends failed (`WorkerStopped`), as run again whole
-its cells' effects would happen twice.
+that started no cell that may act is requeued, one that did ends failed (`WorkerStopped`),
+as run again whole its cells' effects would happen twice.
 """
 
 from __future__ import annotations
@@ -929,7 +930,8 @@ class Scheduler:
 
     def drain(self) -> None:
         """Lets running jobs finish within the grace period, then stops the rest: requeued
-        when no cell of theirs ran, else failed (`WorkerStopped`)."""
+        when no cell of theirs that may act had started (`runner.acts`), else failed
+        (`WorkerStopped`)."""
         running = [f for f in self._running.values() if not f.done()]
         if running:
             log.info("waiting up to %g s for %d running job(s)", self.grace_seconds, len(running))

@@ -76,7 +76,7 @@ from .sdk import NOT_SENT, settled_detail
 from .workspace import KNOWN_SETTINGS, SQLITE_SIDE_FILES, default_lines
 
 #: The newest migration; a store at this revision needs no Alembic at start-up.
-SCHEMA_HEAD = "0020"
+SCHEMA_HEAD = "0021"
 
 #: The audit action of a person's dismissal of the studio's gallery pop-up, which then stays
 #: away for them in this workspace.
@@ -1809,16 +1809,20 @@ class Store:
         with self.read() as s:
             return s.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)).all()
 
-    def heartbeat(self, job_id: int, cells_done: int) -> bool | None:
-        """Marks this process's running job alive with its latest progress; returns True
+    def heartbeat(self, job_id: int, cells_done: int, acted: bool = False) -> bool | None:
+        """Marks this process's running job alive with its latest progress (and, `acted`,
+        that it starts a cell that may act: it is never requeued from then on); returns True
         when someone asked to cancel it, and None when the job is no longer this process's
         to run: a reaper failed or requeued it after its heartbeat went silent, and perhaps
         another worker runs it now. Such a job keeps what was written."""
+        values: dict[str, Any] = {"heartbeat_at": self._clock(), "cells_done": cells_done}
+        if acted:
+            values["acted"] = True
         with self.write() as s:
             done = s.execute(
                 update(JOBS)
                 .where(Job.id == job_id, Job.status == RUNNING, Job.worker == worker_id())
-                .values(heartbeat_at=self._clock(), cells_done=cells_done)
+                .values(**values)
             )
             if done.rowcount == 0:
                 return None
@@ -1914,8 +1918,9 @@ class Store:
     def reap_lost_jobs(self, stale_after: timedelta | None) -> list[int]:
         """Ends jobs whose process is gone (dead on this host, or silent too long: on another
         machine, or this one before a reboot), so that none stays queued or running forever.
-        A scheduler's job where no cell ran goes back to the queue for another scheduler; the
-        others fail as "worker lost": a running job (a cell may have acted), and a job queued
+        A scheduler's job that started no cell that may act (`Job.acted`) goes back to the
+        queue for another scheduler; the others fail as "worker lost": a running job (a cell
+        may have acted), and a job queued
         by a command or server that died before starting it (nobody else runs those; its
         process beats it while it waits). Returns the ids this call failed."""
         # Heartbeats are timed by the same clock; None: no job is taken for lost by silence.
@@ -1930,6 +1935,7 @@ class Store:
                     Job.cells_total,
                     Job.trigger,
                     Job.cancel_requested,
+                    Job.acted,
                 ).where(Job.status == RUNNING)
             ).all()
             queued = s.execute(
@@ -1962,7 +1968,7 @@ class Store:
         # index into the notebook that ran, as other errors'), unless none or all were done.
         lost: list[tuple[int, str, tuple[ColumnElement[bool], ...], datetime | None, int | None]]
         lost = []
-        for job_id, worker, beat, cells_done, cells_total, trigger, cancel in running:
+        for job_id, worker, beat, cells_done, cells_total, trigger, cancel, acted in running:
             reason = lost_because(worker, beat, "running this job")
             if reason is None:
                 continue
@@ -1972,8 +1978,8 @@ class Store:
             if cancel:  # asked to stop: it ends so, never retried (its sends say if unsure)
                 sent = self.ledger_result(self.job(job_id))
                 self.finish_job(job_id, CANCELLED, *seen, error=_cancelled(), result=sent)
-            elif cells_done == 0 and trigger in SCHEDULED_TRIGGERS:
-                self.requeue(job_id, *seen)  # no cell ran: nothing happened yet, run it again
+            elif not acted and trigger in SCHEDULED_TRIGGERS:
+                self.requeue(job_id, *seen)  # nothing reached the outside yet: run it again
             else:
                 cell = cells_done if 0 < cells_done < cells_total else None
                 lost.append((job_id, reason, seen, beat, cell))

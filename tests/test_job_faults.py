@@ -846,7 +846,7 @@ def test_a_run_stopped_between_cells_leaves_the_cells_it_never_ran_pending(
     nbformat.write(nbformat.v4.new_notebook(cells=cells), notebook)
     checks = iter([None, None, None])  # before the kernel, cell 1, cell 2; then the stop
 
-    def before_cell() -> None:
+    def before_cell(cell: object) -> None:
         if next(checks, "stop") == "stop":
             raise RuntimeError("stopped")
 

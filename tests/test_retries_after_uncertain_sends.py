@@ -144,6 +144,7 @@ def test_a_job_killed_mid_send_is_reported_at_once_and_retried_for_the_rest(
             studio.store,
             job.id,
             cells_done=1,
+            acted=True,  # a cell of its own started
             worker=f"{socket.gethostname()}:{gone.pid}",
             started_at=utcnow(),
         )

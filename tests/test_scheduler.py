@@ -1242,14 +1242,15 @@ def test_only_a_4xx_refusal_is_one_for_good(error: dict[str, Any], for_good: boo
 
 
 def vanishing(db: Store) -> Callable[[int], None]:
-    """Leaves a job as a `kill -9` of its worker does: running, a cell done, no worker."""
+    """Leaves a job as a `kill -9` of its worker does: running, a cell of its own started
+    (`acted`) and done, no worker."""
     gone = subprocess.Popen(["true"])
     gone.wait()  # a process id on this host that no longer runs
 
     def vanished(job_id: int) -> None:
         with db.write() as s:
             row = s.get_one(Job, job_id)
-            row.status, row.cells_done = "running", 1
+            row.status, row.cells_done, row.acted = "running", 1, True
             row.worker, row.started_at = f"{socket.gethostname()}:{gone.pid}", utcnow()
 
     return vanished
@@ -1266,18 +1267,18 @@ def queue_lost(ws: Path, studio: Studio, webhook: Any, trigger: str) -> Job:
     )
 
 
-@pytest.mark.parametrize("cells_done", [0, 1])
+@pytest.mark.parametrize("acted", [False, True])
 def test_a_cancel_asked_of_a_job_whose_worker_vanished_cancels_it(
-    ws: Path, db: Store, webhook: Any, cells_done: int
+    ws: Path, db: Store, webhook: Any, acted: bool
 ) -> None:
-    """Its reaper put it back in the queue (no cell had run) and forgot the cancel, or
-    failed it as "worker lost" and retried it: either way the job ran again, and sent,
-    after `lpstudio cancel` had been answered (a hung worker, a partitioned one)."""
+    """Its reaper put it back in the queue (no cell of its own had started) and forgot the
+    cancel, or failed it as "worker lost" and retried it: either way the job ran again, and
+    sent, after `lpstudio cancel` had been answered (a hung worker, a partitioned one)."""
     vanished = vanishing(db)
     with Studio.open(ws, user="alice") as studio:
         job = queue_lost(ws, studio, webhook, "webhook")
         vanished(job.id)
-        set_job(db, job.id, cells_done=cells_done)
+        set_job(db, job.id, acted=acted)
         asked, did = db.request_cancel(job.id)
         assert (asked.status, asked.cancel_requested, did) == ("running", True, "asked")
         Scheduler(studio).tick()

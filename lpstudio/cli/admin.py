@@ -189,8 +189,9 @@ def audit(limit: int, workspace: Path | None, as_json: bool) -> None:
     type=FiniteRange(0, 86_400),
     default=30,
     show_default=True,
-    help="Seconds running jobs get to finish on SIGTERM; then a job that has run no cell "
-    "is requeued, and one that has ends failed (WorkerStopped), retried as its recipe says.",
+    help="Seconds running jobs get to finish on SIGTERM; then a job that has started no "
+    "code cell of its recipe's own is requeued, and one that has ends failed (WorkerStopped), "
+    "retried as its recipe says.",
 )
 @workspace_option
 @handles_errors
