@@ -23,7 +23,9 @@ from tornado.httpclient import HTTPClientError
 from lpstudio.errors import InputError
 from lpstudio.store import Store
 from lpstudio.studio import Studio
-from tests.conftest import selects_on_jobs, write_recipe
+from tests.browser import screenshot
+from tests.conftest import selects_on_jobs, wait_for, write_recipe
+from tests.test_studio_ui import alice_lab, command
 
 #: Recipes whose names sort around `shop/` (`shop-x`, `shop.x` and `shop0` just before and
 #: after it, `shopping` after it), so only a filter by folder keeps the project's own.
@@ -168,3 +170,41 @@ def test_a_project_s_jobs_are_read_through_the_recipe_index(ws: Path, jobs: dict
     searched = [d for d in details if d.startswith("SEARCH jobs USING INDEX ix_jobs_recipe_")]
     assert searched and searched[0].endswith("(recipe>? AND recipe<?)"), details
     assert not [d for d in details if d.startswith("SCAN jobs")], details
+
+
+def test_the_jobs_panel_filters_by_project_and_says_a_refused_one_in_its_terms(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "ws"
+    Studio.init(root, accept_terms=True, admin="alice").close()
+    jobs = {}
+    with Studio.open(root, user="alice") as studio:
+        for name in ("shop/cart", "shop/eu/cart", "shopping/cart"):
+            write_recipe(root, name)
+            version = studio.store.snapshot(f"{name}.ipynb", "{}", {}, "alice")
+            jobs[name] = studio.store.create_job(
+                recipe=f"{name}.ipynb", version_id=version, trigger="manual", user="alice"
+            ).id
+    with alice_lab(root, tmp_path / "jupyter") as page:
+        command(page, "lpstudio:open-jobs")
+        panel = page.locator(".lps-jobs:visible")
+        listed = panel.locator("tr.lps-job")
+        wait_for(lambda: listed.count() == 3, 30, "every job")
+        project = panel.get_by_role("textbox", name="Project")
+        project.fill("shop")
+        project.press("Enter")
+        wait_for(lambda: listed.count() == 2, 30, "the project's jobs only")
+        shown = [int(str(listed.nth(i).get_attribute("data-job"))) for i in range(2)]
+        assert shown == newest_first(jobs, "shop/cart", "shop/eu/cart")
+
+        project.fill("nowhere")
+        project.press("Enter")
+        error = panel.locator(".lps-message .lps-error")
+        error.wait_for()
+        text = error.inner_text()
+        assert "project nowhere" in text and "field: project" in text, text
+        assert "as the Recipes sidebar groups the recipes" in text, text
+        assert "/lpstudio/api/v1" not in text, text
+        assert project.get_attribute("aria-invalid") == "true"
+        assert listed.count() == 0 and "No jobs." not in panel.inner_text()
+        screenshot(page, "studio-jobs-unknown-project")
