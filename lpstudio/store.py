@@ -2017,15 +2017,22 @@ class Store:
         offset: int = 0,
         before: int | None = None,
         listed: bool = False,
+        project: str | None = None,
     ) -> Sequence[Job]:
         """The newest jobs, filtered; with `before` (a job's id, the last one of a page) the
         jobs that follow it in that order: a page that stays put as new jobs arrive, where
         an `offset` counts from the newest and shifts by each of them. Both read an index
         (`created_at` bounds the scan, ties with the cursor's time are few). `listed`: each
-        job as lists show it (`LISTED`), for a list's rows."""
+        job as lists show it (`LISTED`), for a list's rows. `project` (a folder under
+        projects/, `shop`): the jobs of every recipe in it and its sub-folders, a range of
+        `recipe` (`shop/` to `shop0`, `/` and `0` being neighbours) that reads the recipe's
+        index; a `LIKE` read none (PostgreSQL's needs a pattern index), and the range is
+        exact as the column is ordered by code point (`unbounded`: C on PostgreSQL)."""
         query = select(Job).options(*(LISTED if listed else ()))
         if recipe:
             query = query.where(Job.recipe == recipe)
+        if project:
+            query = query.where(Job.recipe >= f"{project}/", Job.recipe < f"{project}0")
         if status:
             query = query.where(Job.status == status)
         if since:

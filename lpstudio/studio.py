@@ -2287,6 +2287,7 @@ class Studio:
         offset: int = 0,
         before: int | None = None,
         listed: bool = False,
+        project: str | None = None,
     ) -> list[Job]:
         """The newest jobs, filtered, from the `offset`th on, or after job `before` (the last
         of a page: the next page, which jobs arriving meanwhile do not shift); a filter no
@@ -2297,8 +2298,12 @@ class Studio:
         machine's zone), and a naive datetime is in that zone too, as `datetime.now()` gives
         it (read as UTC, it listed jobs hours away from the same time typed). `listed`: each
         job as lists show it (`listed_job`), its event, result and the values given to it
-        left unread (`LISTED`). The pages of `job_pages`, joined."""
-        pages = self.job_pages(recipe, status, since, limit, offset, before, listed=listed)
+        left unread (`LISTED`). `project`: the jobs of its recipes and its sub-folders'
+        (`_project_with_jobs`; `.` is every project, as GET /recipes reads it). The pages of
+        `job_pages`, joined."""
+        pages = self.job_pages(
+            recipe, status, since, limit, offset, before, listed=listed, project=project
+        )
         return [job for page in pages for job in page]
 
     def _jobs_query(
@@ -2309,6 +2314,7 @@ class Studio:
         limit: int | None,
         offset: int,
         before: int | None,
+        project: str | None,
     ) -> dict[str, Any]:
         """`jobs`' filters checked and read as `Store.list_jobs` takes them."""
         from .store import RUNNING
@@ -2352,8 +2358,11 @@ class Studio:
             )
         if recipe is not None:
             recipe = self._recipe_with_jobs(recipe)
+        if project is not None:
+            project = self._project_with_jobs(project, recipe)
         return {
             "recipe": recipe,
+            "project": project,
             "status": status,
             "since": since,
             "limit": limit,
@@ -2386,6 +2395,40 @@ class Studio:
                     "old path"
                 )
             raise
+
+    def _project_with_jobs(self, ref: str | os.PathLike[str], recipe: str | None) -> str | None:
+        """The project a jobs filter names, read as GET /recipes and `lpstudio export` read
+        one (`project_folder`: `projects/shop` is `shop`; `.` every project, None), that is
+        a folder under projects/ or one deleted since whose recipes have jobs (they stay
+        listed, as a deleted recipe's do). A `recipe` outside it is refused, naming both:
+        together they could list nothing."""
+        from .packages import project_folder
+
+        fix = "give a folder under projects/ such as shop or shop/eu, or . for every project"
+        ref = os.fspath(ref) if isinstance(ref, os.PathLike) else ref
+        if not isinstance(ref, str):
+            raise InputError(
+                f"project must be a folder's name, not {ref!r}", field="project", fix=fix
+            )
+        if not ref.strip():
+            raise InputError(f"no project given ({ref!r})", field="project", fix=fix)
+        folder, name = project_folder(self, ref, must_exist=False, field="project", typed=True)
+        if name == ".":
+            return None
+        if not folder.is_dir() and not self.store.list_jobs(project=name, limit=1):
+            raise InputError(
+                f"project {name} is no folder under projects/ and none of its recipes has jobs",
+                field="project",
+                fix="give a folder that `lpstudio recipes` lists, or a deleted project's old "
+                "folder, whose jobs are listed by it",
+            )
+        if recipe is not None and not recipe.startswith(f"{name}/"):
+            raise InputError(
+                f"recipe {recipe} is not in project {name}, so together they list no job",
+                field="project",
+                fix="give the recipe alone, or the project alone for all of its recipes' jobs",
+            )
+        return name
 
     def _one_recipe(
         self, ref: str | os.PathLike[str], readings: list[str], kept: Sequence[str]
@@ -2441,13 +2484,14 @@ class Studio:
         before: int | None = None,
         page: int = MAX_LISTED,
         listed: bool = True,
+        project: str | None = None,
     ) -> Iterator[list[Job]]:
         """The jobs `jobs` lists (every one by default, else `limit`), as lists show them
         (`listed`, else whole), read `page` at a time through the store's index, each page
         after the last one's id (`before`): a store of a million jobs is never one query's
         answer held at once, and jobs queued meanwhile shift nothing. The filters are read
         once (`7d` bounds every page alike)."""
-        query = self._jobs_query(recipe, status, since, limit, offset, before)
+        query = self._jobs_query(recipe, status, since, limit, offset, before, project)
         left = query["limit"]
         while left is None or left > 0:
             size = page if left is None else min(page, left)

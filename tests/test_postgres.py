@@ -1286,6 +1286,32 @@ def test_recipes_are_listed_in_sqlite_s_order_whatever_the_database_s_locale(
         store.close()
 
 
+def test_a_project_s_jobs_are_its_folder_s_whatever_the_database_s_locale(server: str) -> None:
+    """`?project=shop` is a range of recipe names (`shop/` to `shop0`, read through the
+    recipe's index): in en_US order, which passes over punctuation, `shop/eu/cart` sorted
+    after `shop0` and `shop-x` inside the range. The column is ordered by code point."""
+    store = Store(create_database(server, "en_us_projects", icu_locale="en-US"), create=True)
+    try:
+        store.migrate()
+        version = store.snapshot("p/one.ipynb", "{}", {}, "alice")
+        names = ["shop/cart", "shop/eu/cart", "shop-x/cart", "shop0/cart", "shopa/cart", "Shop/x"]
+        ids = {
+            name: store.create_job(recipe=f"{name}.ipynb", version_id=version, user="alice").id
+            for name in names
+        }
+        listed = [job.id for job in store.list_jobs(project="shop")]
+        assert listed == [ids["shop/eu/cart"], ids["shop/cart"]]
+        with store.read() as s:
+            s.execute(text("SET LOCAL enable_seqscan = off"))  # 6 rows: a scan is cheaper
+            plan = s.execute(
+                text("EXPLAIN SELECT id FROM jobs WHERE recipe >= :a AND recipe < :b"),
+                {"a": "shop/", "b": "shop0"},
+            ).scalars()
+            assert "ix_jobs_recipe" in "\n".join(plan)
+    finally:
+        store.close()
+
+
 def test_a_result_with_a_number_past_64_bits_still_ends_its_job(server: str) -> None:
     """Recipes write their results freely: an `accepted` that no 64-bit integer holds (an id
     put there by mistake) is left out of the dashboard's counts, whose columns could not

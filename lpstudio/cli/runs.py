@@ -315,6 +315,10 @@ def run(
 
 @main.command()
 @click.option("--recipe", help="Only jobs of this recipe.")
+@click.option(
+    "--project",
+    help="Only jobs of the recipes in this project folder and its sub-folders (shop, shop/eu).",
+)
 @click.option("--status", type=click.Choice(JOB_STATES))
 @click.option("--since", help="Only jobs created since an ISO date or a duration (2h, 7d).")
 @click.option("--limit", type=click.IntRange(1, MAX_LISTED), default=20, show_default=True)
@@ -328,6 +332,7 @@ def run(
 @handles_errors
 def jobs(
     recipe: str | None,
+    project: str | None,
     status: str | None,
     since: str | None,
     limit: int,
@@ -346,7 +351,13 @@ def jobs(
             # (`projects/x.ipynb` of a project named projects) it may read two ways.
             recipe = _typed_recipe(studio, recipe, kept)
         found = studio.jobs(
-            recipe=recipe, status=status, since=moment, limit=limit + 1, before=before, listed=True
+            recipe=recipe,
+            status=status,
+            since=moment,
+            limit=limit + 1,
+            before=before,
+            listed=True,
+            project=project,
         )
         page = found[:limit]
         if as_json:

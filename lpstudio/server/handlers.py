@@ -1059,6 +1059,7 @@ class JobsHandler(UserHandler):
                 q["offset"],
                 q.get("before"),
                 listed=True,
+                project=q.get("project"),
             )
         except WorkspaceError as exc:  # a recipe filter that names no recipe lists no jobs
             if exc.field != "recipe":
@@ -1078,7 +1079,8 @@ class JobsHandler(UserHandler):
         jobs queued meanwhile do not shift), `since` as the moment it was read (`7d` read
         again later would move)."""
         q = self.query
-        kept = {"recipe": q.get("recipe"), "status": q.get("status"), "limit": q["limit"]}
+        kept = {name: q.get(name) for name in ("recipe", "project", "status")}
+        kept["limit"] = q["limit"]
         kept["since"] = since.isoformat() if since else None
         given = {name: value for name, value in kept.items() if value is not None}
         return f"{self.app.api_root}/jobs?{urlencode({**given, 'before': last})}"

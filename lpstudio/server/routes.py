@@ -400,6 +400,14 @@ ROUTES: tuple[Route, ...] = (
                     "JupyterLab's file browser names it (`projects/shop/cart.ipynb`); one "
                     "that is no recipe is refused with 400",
                 },
+                "project": {
+                    **PROJECT,
+                    "description": "a project folder under projects/ (shop, or "
+                    "projects/shop as JupyterLab's file browser names it): the jobs of its "
+                    "recipes and its sub-folders' (shop/eu/cart.ipynb), a deleted project's "
+                    "too; . for every project. With recipe, the recipe must be in it; one "
+                    "that is no folder and has no jobs is refused with 400",
+                },
                 "status": s.JOB_STATUS,
                 "since": {"type": "string", "description": "ISO time or a duration (2h, 7d)"},
                 "limit": {**s.LIMIT, "default": 50},

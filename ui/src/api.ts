@@ -228,6 +228,8 @@ export interface Polled {
 
 export interface JobsQuery {
   recipe?: string;
+  /** a project folder (`shop`): the jobs of its recipes and its sub-folders' */
+  project?: string;
   status?: string;
   since?: string;
   limit?: number;

@@ -65,6 +65,7 @@ interface Line {
  * is being typed. `since` is the choice's value (`24h`, `utc7`). */
 interface Filters {
   recipe?: string;
+  project?: string;
   status?: string;
   since?: string;
 }
@@ -101,8 +102,9 @@ export class JobsPanel extends LivePanel {
       this.since.append(el('option', { text: label, attrs: { value } }));
     }
     this.recipe.placeholder = 'recipe, e.g. shop/cart_abandonment (Enter)';
-    // A recipe typed applies on Enter (or leaving the field), a choice at once.
-    for (const input of [this.recipe, this.status, this.since]) {
+    this.project.placeholder = 'project, e.g. shop (Enter)';
+    // What is typed applies on Enter (or leaving the field), a choice at once.
+    for (const input of [this.recipe, this.project, this.status, this.since]) {
       input.addEventListener('change', () => this.filter());
     }
     // Escape closes the error view, as the connection editor's, the focus back on its Error.
@@ -120,6 +122,7 @@ export class JobsPanel extends LivePanel {
         { cls: 'lps-toolbar' },
         el('h2', { text: 'Jobs' }),
         el('span', { attrs: { 'data-field': 'recipe' } }, this.recipe), // marked when refused
+        el('span', { attrs: { 'data-field': 'project' } }, this.project),
         this.status,
         this.since,
         button('Refresh', () => this.refresh(), 'lps-refresh')
@@ -172,6 +175,7 @@ export class JobsPanel extends LivePanel {
       const answer = await this.fetch(
         {
           recipe: this.applied.recipe,
+          project: this.applied.project,
           status: this.applied.status,
           since: sinceOf(this.applied.since),
           limit: PAGE + 1,
@@ -202,9 +206,10 @@ export class JobsPanel extends LivePanel {
       const first = at * PAGE; // as counted when the pages were turned
       this.page.textContent = jobs.length ? `jobs ${first + 1}–${first + jobs.length}` : '';
     } catch (err) {
-      if (err instanceof ApiError && err.status === 400 && err.field === 'recipe') {
-        // A recipe the server finds under no reading of the name typed: said under the
-        // filter, which is marked, and no rows (they were another filter's), not "No jobs.".
+      if (err instanceof ApiError && err.status === 400 && (err.field === 'recipe' || err.field === 'project')) {
+        // A recipe (or project) the server finds under no reading of the name typed: said
+        // under the filters, the refused one marked, and no rows (they were another
+        // filter's), not "No jobs.".
         this.refused();
         markField(this.node, err.field, this.message);
         fill(this.message, errorBox(labError(err, JOBS_PANEL)));
@@ -283,6 +288,7 @@ export class JobsPanel extends LivePanel {
   private filter(): void {
     this.applied = {
       recipe: this.recipe.value.trim() || undefined,
+      project: this.project.value.trim() || undefined,
       status: this.status.value || undefined,
       since: this.since.value || undefined
     };
@@ -510,6 +516,7 @@ export class JobsPanel extends LivePanel {
 
   private fetch = latest(jobsPage);
   private recipe = el('input', { cls: 'lps-input', attrs: { name: 'recipe', 'aria-label': 'Recipe' } });
+  private project = el('input', { cls: 'lps-input', attrs: { name: 'project', 'aria-label': 'Project' } });
   private status = el('select', { cls: 'lps-input', attrs: { name: 'status', 'aria-label': 'Status' } });
   private since = el('select', { cls: 'lps-input', attrs: { name: 'since', 'aria-label': 'Started' } });
   private rows = new Rows<Line>(
