@@ -158,9 +158,10 @@ def sweep(parent: Path | None = None) -> list[Path]:
 
 
 @atexit.register
-def _remove_own() -> None:
+def remove_own() -> None:
     """A clean exit removes the process's folders, after its pools closed (`pool` imports
-    this module before it registers their closing: exit functions run last first)."""
+    this module before it registers their closing: exit functions run last first); so does
+    a server's exit that skips them (`server.app._end_without_waiting`)."""
     with _lock:
         owned = list(_own.values())
         _own.clear()

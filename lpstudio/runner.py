@@ -232,7 +232,10 @@ class Watchdog(threading.Thread):
         only once the store holds that it did (`Job.acted`): a job lost or stopped from then
         on is never run again whole by a scheduler, which could repeat what the cell did."""
         if self.stop is None and cell is not None and not self.acted and acts(cell):
-            stop = self._stop_asked(self.store.heartbeat(self.job_id, self.cells_done, acted=True))
+            # Waits for a store that cannot be reached for now, as the job's end does: a
+            # moment's outage (a full disk, a failover) failed the job before its first cell.
+            beat = functools.partial(self.store.heartbeat, self.job_id, self.cells_done, True)
+            stop = self._stop_asked(_once_stored(self.job_id, beat, "first cell that may act"))
             self.acted = True
             if stop is not None:
                 self.halt(stop)
@@ -997,10 +1000,11 @@ def _not_saved(writer: NotebookWriter, exc: OSError, job_id: int, ran: bool) -> 
     return {"ename": "OutputNotSaved", "evalue": f"{said}, so none of its cells ran", **fixed}
 
 
-def _once_stored(job_id: int, write: Callable[[], T]) -> T:
-    """`write` of a job's end, tried again while the store cannot be reached. Given up at
-    once, a job that ran to its end stayed running, was reaped as worker lost and retried,
-    repeating what it had done (a webhook's POST, a message)."""
+def _once_stored(job_id: int, write: Callable[[], T], what: str = "end") -> T:
+    """`write` of a job's end (or `what` else it waits on), tried again while
+    the store cannot be reached. Given up at once, a job that ran to its end stayed running,
+    was reaped as worker lost and retried, repeating what it had done (a webhook's POST, a
+    message)."""
     deadline = time.monotonic() + STORE_WAIT
     pause, told = 0.25, False
     while True:
@@ -1011,10 +1015,10 @@ def _once_stored(job_id: int, write: Callable[[], T]) -> T:
                 raise
             if not told:
                 log.warning(
-                    "job %s ended, but the store cannot be reached (%s): its end is written "
-                    "once it answers",
+                    "job %s: the store cannot be reached (%s): its %s is written once it answers",
                     job_id,
                     _first(exc),
+                    what,
                 )
                 told = True
             time.sleep(pause)  # a backoff against the database, not a synchronisation

@@ -10,6 +10,8 @@ Real SQLite (PostgreSQL: tests/test_postgres.py).
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
 from datetime import timedelta
 from pathlib import Path
 
@@ -157,5 +159,32 @@ def test_a_store_at_0018_keeps_its_claims_checks_when_upgraded(tmp_path: Path) -
     store = Store(f"sqlite:///{tmp_path / 'old.db'}", create=True)
     try:
         old_check_carried(store)
+    finally:
+        store.close()
+
+
+def test_a_job_running_when_the_store_is_upgraded_to_0021_is_never_requeued(
+    tmp_path: Path,
+) -> None:
+    """A scheduled job left running by a version before `acted` (its worker killed, its
+    cells of its own run, its sends made) is failed as worker lost once the store is
+    upgraded, as that version failed it: taken for one that never acted, it was requeued
+    and sent again."""
+    store = Store(f"sqlite:///{tmp_path / 'old.db'}", create=True)
+    try:
+        migrate_to(store, "0020")
+        job = started_job(store)
+        gone = subprocess.Popen(["true"])
+        gone.wait()  # a process id on this host that no longer runs
+        with store.write() as s:
+            s.execute(
+                text("UPDATE jobs SET trigger = 'schedule', cells_done = 3, worker = :w"),
+                {"w": f"{socket.gethostname()}:{gone.pid}"},
+            )
+        store.migrate()
+        assert store.reap_lost_jobs(timedelta(seconds=60)) == [job]
+        ended = store.job(job)
+        assert ended is not None and ended.status == "failed", ended
+        assert ended.error["ename"] == "WorkerLost", ended.error
     finally:
         store.close()

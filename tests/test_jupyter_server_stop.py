@@ -21,10 +21,19 @@ from tests.test_serve_stop_requeues import jobs_of
 EXITS_WITHIN = 30
 
 
-def test_a_run_now_outliving_the_stop_timeout_does_not_hold_the_server(ws: Path) -> None:
+def test_a_run_now_outliving_the_stop_timeout_does_not_hold_the_server(
+    ws: Path, tmp_path: Path
+) -> None:
     write_recipe(ws, "ops/sleep", "secs: int = 1", ("import time\ntime.sleep(secs)",))
     recipe = "ops/sleep.ipynb"
-    with serving(ws, "--LpstudioApp.stop_timeout=2", name="lab", jupyter=True) as served:
+    runtime = tmp_path / "runtime"  # its kernels' folder: their signing keys
+    with serving(
+        ws,
+        "--LpstudioApp.stop_timeout=2",
+        name="lab",
+        jupyter=True,
+        environ={"JUPYTER_RUNTIME_DIR": str(runtime)},
+    ) as served:
         run = served.api(
             "alice", "POST", f"/recipes/{recipe}/run", json={"parameters": {"secs": 600}}
         )
@@ -33,6 +42,8 @@ def test_a_run_now_outliving_the_stop_timeout_does_not_hold_the_server(ws: Path)
         wait_for(lambda: running_alone(ws, recipe), what="the Run now's job running")
         served.proc.send_signal(signal.SIGTERM)
         assert served.proc.wait(timeout=2 + EXITS_WITHIN) == 0
+    # Its exit skips exit functions: the kernels' folder, made for the job, goes all the same.
+    assert not list((runtime / "lpstudio").iterdir())
     log = served.log.read_text()
     assert "Task was destroyed" not in log, log
     assert (

@@ -22,6 +22,7 @@ from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.utils import url_path_join
 from traitlets import Bool, Float, Integer, Unicode, default
 
+from .. import kernelfiles
 from ..checks import composed
 from ..endpoints import serving
 from ..errors import LpstudioError, StoreUnavailable, StoreUnwritable
@@ -652,7 +653,9 @@ def _end_without_waiting() -> None:
     """Ends the process, its server stopped (JupyterLab's kernels and other extensions
     in their turn), without the work its stop cut short: Python would wait at exit for the
     threads still at it, a job's run (an hour, for a job of that timeout) or a request to
-    an app that never answers, and a service manager kills the process mid-way."""
+    an app that never answers, and a service manager kills the process mid-way. Its
+    kernels' folder goes first (exit functions do not run): it holds their signing keys."""
+    kernelfiles.remove_own()
     logging.shutdown()
     os._exit(0)
 

@@ -24,6 +24,12 @@ depends_on = None
 def upgrade() -> None:
     # In place, as 0018's: a batch would copy the table without the count triggers of 0005.
     op.add_column("jobs", sa.Column("acted", sa.Boolean, nullable=False, server_default="0"))
+    # A job running when the store was upgraded (its worker killed, or still at it) was run
+    # by a version that told no `acted`: it may have acted, so it is never requeued whole (a
+    # reaper would have run again a job that had sent).
+    op.execute(
+        sa.text("UPDATE jobs SET acted = :true WHERE status = 'running'").bindparams(true=True)
+    )
 
 
 def downgrade() -> None:
