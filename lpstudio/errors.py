@@ -5,8 +5,7 @@
     │   ├── WorkspaceError        no workspace, never activated, path outside it, a store
     │   │   │                     a newer lpstudio upgraded
     │   │   └── StoreUnwritable   a SQLite store (its file, or its folder) this user may
-    │   │                         not write, or whose disk is full or failing: an admin's
-    │   │                         to mend (503 while the server opens, or its disk refuses)
+    │   │                         not write: an admin's to mend (503 while the server opens)
     │   ├── RecipeError           broken notebook, no parameters cell, bad metadata
     │   ├── ParameterError        unknown parameter, wrong type, unparsable value
     │   ├── DeliveryError         a webhook delivery its recipe refuses (a body it cannot
@@ -137,9 +136,8 @@ class WorkspaceError(InputError):
 
 class StoreUnwritable(WorkspaceError):
     """The store's SQLite file, or the folder SQLite writes its side files in, may not be
-    written by the user lpstudio runs as, or its disk is full or failing: the workspace is
-    there and active, its permissions or its disk are the admin's to mend (no wait cures
-    it, no activation either)."""
+    written by the user lpstudio runs as: the workspace is there and active, its
+    permissions are the admin's to mend (no wait cures it, no activation either)."""
 
 
 class RecipeError(InputError):

@@ -172,7 +172,7 @@ def log_failure(logger: logging.Logger, exc: Exception, message: str, *args: Any
         logger.error(message, *args, exc_info=exc)
 
 
-def unavailable(exc: OperationalError) -> StoreUnavailable | StoreUnwritable:
+def unavailable(exc: OperationalError) -> StoreUnavailable:
     """What a request that met `exc` (a store locked past `BUSY_TIMEOUT`, a database server
     gone, a SQLite file whose disk refuses its writes) is told, by the CLI and the REST API
     alike."""
@@ -201,10 +201,11 @@ _SQLITE_FULL, _SQLITE_IOERR = 13, 10
 _STORE_FILE = "lpstudio_store_file"
 
 
-def disk_refusal(exc: DBAPIError) -> StoreUnwritable | None:
+def disk_refusal(exc: DBAPIError) -> StoreUnavailable | None:
     """What a SQLite store whose disk refused a write is told, naming its file's folder and
-    the cure; None for any other error. No wait cures a full or failing disk, nor is there
-    a database server to check: a command exits 2, the REST API answers 503 without
+    the cure; None for any other error. There is no database server to check; as for one
+    out of reach, nothing was done and it may be run again (a full disk is often freed by
+    a log rotation or a cleaner): a command exits 75, the REST API answers 503 with
     Retry-After, a daemon says it once (`StoreOutage`) and goes on once a write passes."""
     database = getattr(exc, _STORE_FILE, None)
     code = getattr(exc.orig, "sqlite_errorcode", None)
@@ -220,7 +221,7 @@ def disk_refusal(exc: DBAPIError) -> StoreUnwritable | None:
             f"check the disk holding {folder}: the system log (`journalctl -k`, `dmesg`) says "
             "why (a failing disk; a network file system gone away: SQLite needs a local disk)"
         )
-    return StoreUnwritable(
+    return StoreUnavailable(
         f"the store {database} ([store] url) cannot be written, {said}: {first_line(exc)}",
         field="store.url",
         fix=f"{fix}, then run it again",
@@ -313,18 +314,19 @@ class StoreOutage:
         writes (its disk full or failing, its file made read-only): said if no step had
         met it."""
         said: StoreUnavailable | StoreUnwritable
+        writes = False  # a SQLite store refusing writes, which still answers reads
         if isinstance(exc, OperationalError) and unreachable(exc):
             said = unavailable(exc)
         elif isinstance(exc, OperationalError) and (refused := disk_refusal(exc)) is not None:
-            said = refused
+            said, writes = refused, True
         elif isinstance(exc, StoreUnavailable | StoreUnwritable):
-            said = exc
+            said, writes = exc, isinstance(exc, StoreUnwritable)
         else:
             return False
         with self._lock:
             if self._since is None:
                 self._since = time.monotonic()
-                self._writes = isinstance(said, StoreUnwritable)
+                self._writes = writes
                 log.warning(
                     "%s: waiting for it (SIGTERM or Ctrl-C stops); fix: %s", said.message, said.fix
                 )

@@ -45,7 +45,6 @@ from ..errors import (
     NotFoundError,
     RecipeError,
     SignatureError,
-    StoreUnavailable,
     WorkspaceError,
 )
 from ..idempotency import DELIVERY_ID_HEADERS, sent_once
@@ -597,10 +596,7 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
         elif isinstance(exc, OperationalError) and (refusal := self.outsider_refusal()):
             status, error, headers = refusal.status, refusal.to_dict(), refusal.headers
         elif isinstance(exc, OperationalError):  # the database stopped, stayed locked, disk full
-            said = unavailable(exc)
-            status, error = 503, said.to_dict()
-            # A wait cures an outage, never a full disk (`StoreUnwritable`): no Retry-After.
-            headers = {"Retry-After": "5"} if isinstance(said, StoreUnavailable) else {}
+            status, headers, error = 503, {"Retry-After": "5"}, unavailable(exc).to_dict()
         elif isinstance(exc, web.HTTPError) and status_code == 404 and self.origin_refused:
             origin = self.request.headers.get("Origin", "")
             status, error = 403, self.origin_not_allowed(origin).to_dict()

@@ -91,12 +91,13 @@ _INTERNAL = (
 _ANY_REQUEST = {
     USER: {
         "403": _ORIGIN_REFUSED,
-        "503": "The store cannot be reached (StoreUnavailable, see Retry-After), was upgraded "
+        "503": "The store cannot be reached or its SQLite file's disk is full or failing "
+        "(StoreUnavailable, see Retry-After), was upgraded "
         "by a newer lpstudio (StoreUpgraded: upgrade this server too), may not be written "
         "by the server's user, its SQLite file or folder (StoreUnwritable: give it write "
-        "access) or on a disk that is full or failing (StoreUnwritable: free space), or the "
-        "workspace was never activated (NoWorkspace), each naming the field and the fix; to "
-        "an API token without a Jupyter login, ServiceUnavailable (see Retry-After)",
+        "access), or the workspace was never activated (NoWorkspace), each naming the field "
+        "and the fix; to an API token without a Jupyter login, ServiceUnavailable (see "
+        "Retry-After)",
         "500": _INTERNAL,
     },
     CLIENT: {
