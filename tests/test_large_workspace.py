@@ -1,0 +1,77 @@
+"""A large brand's workspace (1,500 recipes, 300 started): a listing and a scheduler's tick
+read every recipe in the same order, and past the 256 recipes the parse cache held, each
+parsed every notebook again: `lpstudio recipes` took 52 s, GET /recipes 40 to 150 s, and
+each tick 4 s of CPU before firing anything. A listing also read every connection, opening
+each secret, once per started recipe."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lpstudio.models import RecipeSettings
+from lpstudio.recipe import Recipe
+from lpstudio.scheduler import Scheduler
+from lpstudio.studio import Studio
+
+from .conftest import write_recipe
+
+#: More recipes than the parse cache held (256).
+MANY = 300
+#: A schedule that is never due in these tests.
+NEW_YEAR = {"kind": "schedule", "cron": "0 0 1 1 *", "timezone": "UTC"}
+STARTED = {"state": "started", "parameters": {}, "connections": {}}
+
+
+def counting(monkeypatch: pytest.MonkeyPatch, cls: type, method: str) -> list[Any]:
+    """The calls of `cls.method` from now on, each its first argument after the receiver."""
+    calls: list[Any] = []
+    original = getattr(cls, method)
+    if isinstance(cls.__dict__[method], classmethod):
+
+        def counted_class(kind: type, *args: Any, **kwargs: Any) -> Any:
+            calls.append(args[0] if args else None)
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(cls, method, classmethod(counted_class))
+    else:
+
+        def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
+            calls.append(args[0] if args else None)
+            return original(self, *args, **kwargs)
+
+        monkeypatch.setattr(cls, method, counted)
+    return calls
+
+
+def test_a_listing_or_a_tick_over_a_large_workspace_parses_only_the_notebook_edited(
+    ws: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for n in range(MANY):
+        write_recipe(ws, f"p{n % 10}/r{n}", metadata={"title": f"R{n}", "trigger": NEW_YEAR})
+    with Studio.open(ws, user="alice") as studio:
+        with studio.store.write() as s:  # one write: a test's setup, not 300 starts
+            s.add_all(
+                RecipeSettings(recipe=f"p{n % 10}/r{n}.ipynb", settings=STARTED, updated_by="alice")
+                for n in range(MANY)
+            )
+        first = studio.recipes()
+        assert len(first) == MANY and {row["state"] for row in first} == {"started"}
+        parses = counting(monkeypatch, Recipe, "parse")
+
+        assert studio.recipes() == first
+        scheduler = Scheduler(studio)
+        try:
+            for minute in (0, 1):
+                assert scheduler.tick(datetime(2026, 6, 1, 12, minute, tzinfo=UTC)) == []
+        finally:
+            scheduler.drain()
+        assert parses == []
+
+        write_recipe(ws, "p7/r7", metadata={"title": "Renamed", "trigger": NEW_YEAR})
+        edited = studio.recipes()
+    assert len(parses) == 1 and '"Renamed"' in parses[0]
+    assert [row["title"] for row in edited if row["recipe"] == "p7/r7.ipynb"] == ["Renamed"]
