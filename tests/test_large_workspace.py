@@ -6,18 +6,20 @@ each secret, once per started recipe."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from lpstudio.connections import Connections
 from lpstudio.models import RecipeSettings
 from lpstudio.recipe import Recipe
 from lpstudio.scheduler import Scheduler
 from lpstudio.studio import Studio
 
-from .conftest import write_recipe
+from .conftest import set_settings, write_recipe
 
 #: More recipes than the parse cache held (256).
 MANY = 300
@@ -75,3 +77,27 @@ def test_a_listing_or_a_tick_over_a_large_workspace_parses_only_the_notebook_edi
         edited = studio.recipes()
     assert len(parses) == 1 and '"Renamed"' in parses[0]
     assert [row["title"] for row in edited if row["recipe"] == "p7/r7.ipynb"] == ["Renamed"]
+
+
+def test_a_listing_reads_the_connections_once_for_all_its_started_recipes(
+    ws: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    slots = {"files": {"type": "csv_file"}}
+    for name in ("a", "b", "c", "lost"):
+        write_recipe(ws, f"p/{name}", metadata={"title": name, "connections": slots})
+    with Studio.open(ws, user="alice") as studio:
+        for name in ("a", "b"):
+            (ws / f"{name}.csv").write_text("id\n1\n")
+            studio.connections.add(name, "csv_file", {"path": f"{name}.csv"}, "alice")
+        for name, bound in (("a", "a"), ("b", "b"), ("c", "a"), ("lost", "gone")):
+            set_settings(
+                studio.store, f"p/{name}.ipynb", state="started", connections={"files": bound}
+            )
+        reads: list[Any] = counting(monkeypatch, Connections, "list")
+        listed: Callable[[str], Any] = {
+            row["recipe"]: row["settings_problem"] for row in studio.recipes()
+        }.get
+
+    assert len(reads) == 1
+    assert [listed(f"p/{name}.ipynb") for name in ("a", "b", "c")] == [None, None, None]
+    assert listed("p/lost.ipynb")["field"] == "connections.files"
