@@ -762,7 +762,11 @@ class Studio:
         from .redaction import scrub
 
         secrets = self.held_secrets() if secrets is None else secrets
-        secrets = {*secrets, *self.api_clients.live_tokens(description), *self.credentials}
+        # One frozenset: `scrub` masks every string of the description with it, and made a
+        # frozenset of any other collection for each (15 s of a listing of 1,500 recipes).
+        secrets = frozenset(
+            {*secrets, *self.api_clients.live_tokens(description), *self.credentials}
+        )
         return {
             key: value if key in kept else scrub(value, secrets)
             for key, value in description.items()
