@@ -298,6 +298,20 @@ def _replaced_keywords() -> dict[str, str]:
     return {keyword: str(spec.get("$comment", "")) for keyword, spec in older.items()}
 
 
+@lru_cache(maxsize=1024)
+def _schema_refusal(schema: str) -> jsonschema.SchemaError | None:
+    """jsonschema's refusal of a JSON Schema (its JSON text), else None. Checked once per
+    schema: checking one against the 2020-12 meta-schema costs milliseconds, four a recipe,
+    and a brand's recipes copied from a few templates share theirs (60 s of a first
+    listing of 1,500). A value no JSON holds (a date default) is checked as its text, as
+    the meta-schema takes any value where one can stand."""
+    try:
+        jsonschema.Draft202012Validator.check_schema(json.loads(schema))
+    except jsonschema.SchemaError as error:
+        return error
+    return None
+
+
 @lru_cache(maxsize=8)
 def _kernel_specs(*where: str | None) -> Any:
     """The kernel spec manager of the Jupyter folders `where` names, shared by every
@@ -958,9 +972,8 @@ class Recipe:
     ) -> None:
         """A `RecipeError` naming the keyword of `schema` (found at `where` in the notebook
         metadata, less `skip` leading parts of its path) that is not JSON Schema."""
-        try:
-            jsonschema.Draft202012Validator.check_schema(schema)
-        except jsonschema.SchemaError as error:
+        error = _schema_refusal(json.dumps(schema, sort_keys=True, default=str))
+        if error is not None:
             field = ".".join([where, *map(str, list(error.path)[skip:])])
             cause = f" ({error.cause})" if error.cause else ""
             raise RecipeError(
@@ -968,7 +981,7 @@ class Recipe:
                 f"{said_in_json(error)}{cause}",
                 field=field,
                 fix=f"correct {field} in the notebook metadata (example: {example})",
-            ) from None
+            )
         # A reference is followed only when a value is checked: one that leads nowhere would
         # fail every delivery, call or run with jsonschema's error, not name the recipe.
         reference = dangling_reference(schema)
@@ -1274,10 +1287,16 @@ def _add_cell_ids(nb: nbformat.NotebookNode) -> None:
     nb.nbformat_minor = nbformat.v4.nbformat_minor
 
 
-@lru_cache(maxsize=256)
+@lru_cache(maxsize=4096)
 def parsed(text: str, name: str, path: Path | None = None) -> Recipe:
     """`Recipe.parse`, once per content: every run, listing and form check reads the same
     files and stored versions again and again, and parsing (nbformat's validation,
     papermill's normalisation and parameter inspection) costs milliseconds each time. A
-    recipe is only read: papermill copies the notebook it is given before changing it."""
+    recipe is only read: papermill copies the notebook it is given before changing it.
+
+    Bounded far above a workspace's recipe count: a listing and a scheduler's tick read
+    every recipe in the same order, so a bound below it (256 was) evicts each recipe
+    before it is read again, and parsed all 1,500 of a large brand's on every listing
+    (52 s) and every tick. Each holds its notebook as text and as nodes: some 70 KB for a
+    template's 14 KB notebook, 110 MB for 1,500 of them."""
     return Recipe.parse(text, name, path)

@@ -522,7 +522,7 @@ class Scheduler:
             settings = started.pop(name, None)
             if settings is not None:
                 try:
-                    found.append((self.studio.recipe(name), settings))
+                    found.append((self.studio.load_recipe(path, name), settings))
                 except LpstudioError as exc:  # edited into a broken recipe since it started
                     count_trigger_error(self.studio, name, exc, now)
         for name in started:  # left with no notebook

@@ -584,6 +584,10 @@ class Studio:
         errors = self.store.trigger_errors()
         conflicts = serving(self)[1]
         secrets = self.held_secrets()  # read once for every row
+        started = self.started_settings()  # a recipe not among them is stopped
+        # Read once, by the first started row whose slots need them: each read opens every
+        # secret (one a started row took 21 s of a listing of 300, with 200 connections).
+        available = functools.cache(self.connections.list)
         spellings = Counter(composed(name) for name in names)
         for path, name in zip(paths, names, strict=True):
             row: dict[str, Any] = {"recipe": name, "project": str(Path(name).parent)}
@@ -602,10 +606,10 @@ class Studio:
                 if job
                 else None
             )
-            saved = saved_settings(self.store, name)  # read once, for its state and check
+            saved = started.get(name, {})
             row["state"] = saved.get("state", "stopped")
             row["settings_problem"] = (
-                self._started_problem(recipe, secrets, saved)
+                self._started_problem(recipe, secrets, saved, available)
                 if row["state"] == "started" and not row["problem"]
                 else None
             )
@@ -618,14 +622,18 @@ class Studio:
         return rows
 
     def _started_problem(
-        self, recipe: Recipe, secrets: Collection[str], saved: dict[str, Any]
+        self,
+        recipe: Recipe,
+        secrets: Collection[str],
+        saved: dict[str, Any],
+        available: Callable[[], list[ConnectionInfo]] | None = None,
     ) -> dict[str, str | None] | None:
         """Why a started recipe cannot run (`ready_settings`, as its detail's
         `settings_problem`), else None: started before a check it fails existed (a webhook
         whose connection has no secret, started by an older lpstudio), or its settings broke
         since. A stopped one is checked as it starts."""
         try:
-            self.ready_settings(recipe, lambda: secrets, saved)
+            self.ready_settings(recipe, lambda: secrets, saved, available)
         except InputError as exc:
             return exc.mask(secrets).to_dict()
         return None
@@ -754,7 +762,11 @@ class Studio:
         from .redaction import scrub
 
         secrets = self.held_secrets() if secrets is None else secrets
-        secrets = {*secrets, *self.api_clients.live_tokens(description), *self.credentials}
+        # One frozenset: `scrub` masks every string of the description with it, and made a
+        # frozenset of any other collection for each (15 s of a listing of 1,500 recipes).
+        secrets = frozenset(
+            {*secrets, *self.api_clients.live_tokens(description), *self.credentials}
+        )
         return {
             key: value if key in kept else scrub(value, secrets)
             for key, value in description.items()
@@ -1336,10 +1348,17 @@ class Studio:
 
     # -- settings --------------------------------------------------------------------------
 
-    def settings(self, recipe: Recipe, saved: dict[str, Any] | None = None) -> dict[str, Any]:
+    def settings(
+        self,
+        recipe: Recipe,
+        saved: dict[str, Any] | None = None,
+        available: Callable[[], list[ConnectionInfo]] | None = None,
+    ) -> dict[str, Any]:
         """The recipe's saved settings, checked against the recipe as it is now: parameter
         values that still fit, and the connection filling each slot. `saved`: those settings
-        as the caller already read them (a listing reads each recipe's once), else read."""
+        as the caller already read them (a listing reads each recipe's once), else read;
+        `available`: reads the connections, as the caller reads them once for many recipes
+        (a listing), else `Connections.list`."""
         if saved is None:
             saved = saved_settings(self.store, recipe.name)
         parameters = self._saved_parameters(recipe, saved)
@@ -1350,7 +1369,7 @@ class Studio:
             bind_connections(
                 slots,
                 saved.get("connections", {}),
-                self.connections.list(),
+                (available or self.connections.list)(),
                 recipe=recipe.name,
                 trigger=recipe.metadata.get("trigger"),
                 root=self.workspace.root,
@@ -1365,6 +1384,7 @@ class Studio:
         recipe: Recipe,
         hidden: Callable[[], Collection[str]] | None = None,
         saved: dict[str, Any] | None = None,
+        available: Callable[[], list[ConnectionInfo]] | None = None,
     ) -> dict[str, Any]:
         """`settings`, refused as Start and the triggers refuse them when a job could not
         run with them alone: a slot whose connector does not load or does not exist
@@ -1375,9 +1395,9 @@ class Studio:
         their signatures are checked with (`webhooks.webhook_trigger`, the delivery's own
         check). What is not ready is said by this one rule wherever settings are shown
         (`lpstudio settings`, a recipe's `settings_problem`, the forms), as `lpstudio
-        recipes` says it. `saved`: as `settings` takes it."""
+        recipes` says it. `saved` and `available`: as `settings` takes them."""
         self._check_connectors(recipe)
-        settings = self.settings(recipe, saved)
+        settings = self.settings(recipe, saved, available)
         self.check_defaults(recipe, settings["parameters"], hidden)
         if recipe.trigger_kind == "webhook":
             from .webhooks import webhook_trigger
