@@ -1,0 +1,76 @@
+"""A call, a webhook delivery, a callable's start and a new API client look at the started
+recipes' files only: in a workspace of many recipes, none of the others is read, so each
+costs the same with 15 recipes or 1,500. What each answers is unchanged: a stopped path is
+not served, a stopped webhook's deliveries are kept, an unknown hook is not found."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lpstudio import studio as studio_module
+from lpstudio.errors import NotFoundError
+from lpstudio.recipe import Recipe
+from lpstudio.studio import Studio
+from tests.conftest import write_recipe
+
+#: Recipes nobody started: callables, webhooks and schedules in other projects.
+IDLE = 12
+
+
+def _callable(root: Path, name: str, path: str) -> None:
+    write_recipe(
+        root,
+        name,
+        cells=("import lpstudio.kernel as lp", "lp.respond({'ok': True})"),
+        metadata={"title": name, "trigger": {"kind": "callable", "path": path}},
+    )
+
+
+def _hook(root: Path, name: str) -> None:
+    write_recipe(root, name, metadata={"title": name, "trigger": {"kind": "webhook"}})
+
+
+@pytest.fixture
+def studio(ws: Path) -> Iterator[Studio]:
+    """mine/cb (at /call/cb) and mine/hook started, among `IDLE` x 3 recipes never started."""
+    _callable(ws, "mine/cb", "cb")
+    _callable(ws, "mine/cb2", "cb2")
+    _hook(ws, "mine/hook")
+    for n in range(IDLE):
+        _callable(ws, f"other{n % 3}/idle_cb{n}", f"idle{n}")
+        _hook(ws, f"other{n % 3}/idle_hook{n}")
+        write_recipe(
+            ws,
+            f"other{n % 3}/team/nightly{n}",
+            metadata={"title": "nightly", "trigger": {"kind": "schedule", "cron": "0 3 * * *"}},
+        )
+    with Studio.open(ws, user="alice") as opened:
+        opened.start("mine/cb")
+        opened.start("mine/hook")
+        yield opened
+
+
+@pytest.fixture
+def loaded(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The recipes read from their files from now on (none is parsed from before)."""
+    names: list[str] = []
+    load = Recipe.load.__func__  # type: ignore[attr-defined]
+
+    def counted(cls: type[Recipe], path: Path, name: str) -> Recipe:
+        names.append(name)
+        return load(cls, path, name)
+
+    studio_module._recipe_as_of.cache_clear()
+    monkeypatch.setattr(Recipe, "load", classmethod(counted))
+    return names
+
+
+def test_a_call_reads_the_started_recipes_only(studio: Studio, loaded: list[str]) -> None:
+    assert studio.endpoint("cb")["recipe"] == "mine/cb.ipynb"
+    for stopped in ("idle3", "cb2", "nowhere"):  # never started, or no recipe's
+        with pytest.raises(NotFoundError, match=f"no started callable recipe at '{stopped}'"):
+            studio.endpoint(stopped)
+    assert set(loaded) <= {"mine/cb.ipynb", "mine/hook.ipynb"}
