@@ -74,3 +74,17 @@ def test_a_call_reads_the_started_recipes_only(studio: Studio, loaded: list[str]
         with pytest.raises(NotFoundError, match=f"no started callable recipe at '{stopped}'"):
             studio.endpoint(stopped)
     assert set(loaded) <= {"mine/cb.ipynb", "mine/hook.ipynb"}
+
+
+def test_a_delivery_reads_its_recipe_only(studio: Studio, loaded: list[str]) -> None:
+    body = b'{"n": 1}'
+    recipe, jobs, _ = studio.receive_webhook(studio.webhook_id("mine/hook.ipynb"), {}, body)
+    assert (recipe.name, len(jobs)) == ("mine/hook.ipynb", 1)
+    with pytest.raises(NotFoundError, match="no webhook 00000000"):
+        studio.receive_webhook("0" * 40, {}, body)
+    assert set(loaded) <= {"mine/hook.ipynb"}
+    # A stopped webhook's deliveries are kept, until it starts: its file alone is read.
+    idle = "other1/idle_hook4.ipynb"
+    recipe, jobs, _ = studio.receive_webhook(studio.webhook_id(idle), {}, body)
+    assert (recipe.name, jobs[0].status) == (idle, "queued")
+    assert set(loaded) <= {"mine/hook.ipynb", idle}
