@@ -129,6 +129,13 @@ def callable_paths(studio: Studio) -> set[str]:
     return {endpoint_path(recipe) for recipe in _callables(studio)}
 
 
+def started_paths(studio: Studio) -> set[str]:
+    """The endpoint path of every started callable recipe that loads: those of
+    `callable_paths` found without reading every recipe (a new API client's are most often
+    among them)."""
+    return {claim.path for claim in _started_callables(studio) if isinstance(claim.recipe, Recipe)}
+
+
 class _Claim(NamedTuple):
     """A started callable recipe and the path its notebook names: loaded, or the error that
     keeps it from loading since it started."""

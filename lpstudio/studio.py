@@ -2949,7 +2949,15 @@ class Studio:
     def api_clients(self) -> ApiClients:
         """The workspace's API clients (changes audited as this user); they are given only
         endpoints that callable recipes serve."""
-        return ApiClients(self.store, self.user, self.callable_paths, self.refuse_held_secret)
+        from .endpoints import started_paths
+
+        return ApiClients(
+            self.store,
+            self.user,
+            self.callable_paths,
+            lambda: started_paths(self),
+            self.refuse_held_secret,
+        )
 
     def callable_paths(self) -> set[str]:
         """The endpoint path of every callable recipe that loads, started or not."""

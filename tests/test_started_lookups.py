@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from lpstudio import studio as studio_module
-from lpstudio.errors import NotFoundError
+from lpstudio.errors import InputError, NotFoundError
 from lpstudio.recipe import Recipe
 from lpstudio.studio import Studio
 from tests.conftest import write_recipe
@@ -74,6 +74,19 @@ def test_a_call_reads_the_started_recipes_only(studio: Studio, loaded: list[str]
         with pytest.raises(NotFoundError, match=f"no started callable recipe at '{stopped}'"):
             studio.endpoint(stopped)
     assert set(loaded) <= {"mine/cb.ipynb", "mine/hook.ipynb"}
+
+
+def test_a_start_and_a_new_client_read_the_started_recipes_only(
+    studio: Studio, loaded: list[str]
+) -> None:
+    studio.start("mine/cb2")
+    client, _ = studio.api_clients.create("bot", ["cb", "cb2"])
+    assert client["endpoints"] == ["cb", "cb2"]
+    assert set(loaded) <= {"mine/cb.ipynb", "mine/cb2.ipynb", "mine/hook.ipynb"}
+    # A path no started recipe serves is looked for among every recipe, as before.
+    assert studio.api_clients.create("later", ["idle5"])[0]["endpoints"] == ["idle5"]
+    with pytest.raises(InputError, match="no callable recipe serves the endpoint 'idle99'"):
+        studio.api_clients.create("wrong", ["idle99"])
 
 
 def test_a_delivery_reads_its_recipe_only(studio: Studio, loaded: list[str]) -> None:
