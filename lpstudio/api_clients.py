@@ -62,24 +62,29 @@ def _as_dict(row: ApiClient) -> dict[str, Any]:
     }
 
 
-def _check_endpoints(endpoints: list[str], served: Collection[str]) -> list[str]:
+def _check_endpoints(
+    endpoints: list[str], started: Collection[str], served: Callable[[], Collection[str]]
+) -> list[str]:
     """The endpoints a client is given, once each: `*`, or paths that callable recipes
     serve (started or not: a client may be made before its recipe starts). A call is
-    matched to a client's endpoints by exact path, so any other path could never be called."""
+    matched to a client's endpoints by exact path, so any other path could never be called.
+    Paths `started` callables serve are known without `served`, which reads every recipe."""
     if not endpoints:
         raise InputError(
             "an API client needs at least one endpoint",
             field="endpoints",
             fix="give the path of a callable recipe, or * for all",
         )
-    for endpoint in endpoints:
-        if endpoint != "*" and endpoint not in served:
-            known = ", ".join(sorted(served))
+    unknown = [endpoint for endpoint in endpoints if endpoint != "*" and endpoint not in started]
+    every = served() if unknown else ()
+    for endpoint in unknown:
+        if endpoint not in every:
+            known = ", ".join(sorted(every))
             raise InputError(
                 f"no callable recipe serves the endpoint {endpoint!r}",
                 field="endpoints",
                 fix=f"give one of the callable paths ({known}), or * for all"
-                if served
+                if every
                 else "no recipe is callable yet: give * for all, or make a recipe callable "
                 "(trigger kind callable) first",
             )
@@ -107,18 +112,21 @@ def _checked_quota(quota_per_day: int | None) -> int | None:
 class ApiClients:
     """The workspace's API clients, changed on behalf of `user` (who is audited).
 
-    `served` gives the endpoint paths of the workspace's callable recipes."""
+    `served` gives the endpoint paths of the workspace's callable recipes, `started` those
+    of its started ones (some of them, found without reading every recipe)."""
 
     def __init__(
         self,
         store: Store,
         user: str,
         served: Callable[[], Collection[str]],
+        started: Callable[[], Collection[str]],
         refuse_held_secret: Callable[[str, str, str, str], None],
     ) -> None:
         self.store = store
         self.user = user
         self.served = served
+        self.started = started
         self.refuse_held_secret = refuse_held_secret  # `Studio.refuse_held_secret`
 
     def create(
@@ -155,7 +163,7 @@ class ApiClients:
                     field="name",
                     fix="choose another name (names are never reused, revoked or not)",
                 )
-            endpoints = _check_endpoints(list(endpoints), self.served())
+            endpoints = _check_endpoints(list(endpoints), self.started(), self.served)
             row = ApiClient(
                 name=name,
                 token_sha256=_digest(token),

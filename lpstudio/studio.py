@@ -14,7 +14,7 @@ import logging
 import math
 import os
 from collections import Counter
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from concurrent.futures import Future
 from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
@@ -2890,13 +2890,21 @@ class Studio:
     # What serves callers from outside: callable recipes' endpoints, the API clients and
     # idempotent calls they take, and webhooks (`lpstudio.endpoints`, `lpstudio.webhooks`).
 
-    def recipe_files(self) -> list[tuple[str, Recipe | LpstudioError]]:
-        """Every recipe file by name, parsed, or the error that keeps it from loading. Each
-        call looks at the files again, but parses only those that changed: a callable's
-        lookup must cost little more than a `stat` per recipe. Shared by `endpoints` and
-        `webhooks`, which look a call's or a delivery's recipe up in it."""
+    def recipe_files(
+        self, names: Iterable[str] | None = None
+    ) -> list[tuple[str, Recipe | LpstudioError]]:
+        """Every recipe file by name (or those of `names` only, found without a walk of
+        `projects/`: `Workspace.named_recipe_files`), parsed, or the error that keeps it
+        from loading. Each call looks at the files again, but parses only those that
+        changed: a callable's lookup must cost little more than a `stat` per started recipe.
+        Shared by `endpoints` and `webhooks`, which look a call's or a delivery's recipe up
+        in it."""
         found: list[tuple[str, Recipe | LpstudioError]] = []
-        for path in self.workspace.recipe_files():
+        if names is None:
+            paths = self.workspace.recipe_files()
+        else:
+            paths = self.workspace.named_recipe_files(names)
+        for path in paths:
             try:
                 stat = path.stat()
             except OSError:  # gone since it was listed
@@ -3005,7 +3013,15 @@ class Studio:
     def api_clients(self) -> ApiClients:
         """The workspace's API clients (changes audited as this user); they are given only
         endpoints that callable recipes serve."""
-        return ApiClients(self.store, self.user, self.callable_paths, self.refuse_held_secret)
+        from .endpoints import started_paths
+
+        return ApiClients(
+            self.store,
+            self.user,
+            self.callable_paths,
+            lambda: started_paths(self),
+            self.refuse_held_secret,
+        )
 
     def callable_paths(self) -> set[str]:
         """The endpoint path of every callable recipe that loads, started or not."""

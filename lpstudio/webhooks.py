@@ -24,6 +24,7 @@ import sys
 import traceback
 from collections.abc import Callable, Collection, Mapping
 from datetime import datetime, timedelta
+from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from .checks import check_event, input_problem
@@ -55,7 +56,11 @@ log = logging.getLogger("lpstudio.webhooks")
 def webhook_id(workspace: Workspace, recipe: str) -> str:
     """A webhook recipe's hook id: an HMAC of its name with the workspace key, so it
     cannot be guessed from the name and survives restarts."""
-    key = workspace.key_path.read_bytes().strip()
+    return _hook_id(workspace.key_path.read_bytes().strip(), recipe)
+
+
+def _hook_id(key: bytes, recipe: str) -> str:
+    """`webhook_id` with the workspace key read: a delivery's lookup reads it once."""
     return hmac.new(key, f"webhook\0{recipe}".encode(), hashlib.sha256).hexdigest()[:40]
 
 
@@ -252,10 +257,16 @@ def _events(trigger: WebhookTrigger, recipe: Recipe, headers: dict[str, str], bo
 
 
 def hooked_recipe(studio: Studio, hook_id: str) -> tuple[str, Recipe | LpstudioError] | None:
-    """The recipe whose hook id is `hook_id`, by name, as read (or why it is not), if any."""
-    for name, found in studio.recipe_files():
-        if hmac.compare_digest(webhook_id(studio.workspace, name), hook_id):
-            return name, found
+    """The recipe whose hook id is `hook_id`, by name, as read (or why it is not), if any.
+    Looked for by name, its file read once found: among the started recipes first (a
+    delivery's usual recipe), then among the names of every notebook in `projects/`, none of
+    them read (a stopped recipe's deliveries are kept too): a delivery, or a junk POST, costs
+    no `stat` of every recipe before its signature is checked."""
+    key = studio.workspace.key_path.read_bytes().strip()
+    names = chain(studio.started_settings(), studio.workspace.notebook_names())
+    for name in names:
+        if hmac.compare_digest(_hook_id(key, name), hook_id):
+            return next(iter(studio.recipe_files([name])), None)  # a link or a folder: none
     return None
 
 

@@ -23,7 +23,7 @@ import re
 import stat
 import sys
 import tomllib
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -1237,7 +1237,7 @@ class Workspace:
     def recipe_files(self, folder: Path | None = None) -> list[Path]:
         """Every recipe notebook under `folder` (`projects/` by default), each once, by its
         real path under `projects/`: what every listing of recipes reads (`lpstudio
-        recipes`, the scheduler, callables' lookup). Nothing outside `projects/` is ever
+        recipes`, the scheduler, every callable's path). Nothing outside `projects/` is ever
         run, so a notebook linked in from outside is no recipe, as for `export`; a link to a
         recipe inside it is that recipe, listed under its own name only (listed twice, it
         was polled twice a tick). A broken link, a folder named `x.ipynb` and JupyterLab's
@@ -1246,12 +1246,33 @@ class Workspace:
         found = {path.resolve() for path in (folder or self.projects).rglob("*.ipynb")}
         # Named under `projects/` as the workspace has it (a link itself, to a shared disk):
         # a recipe finds its workspace's own connectors from there (`recipe._workspace_of`).
-        # Each real path is resolved once: every call's endpoint lookup lists the recipes.
+        # Each real path is resolved once: every listing of recipes walks them all.
         return sorted(
             self.projects / path.relative_to(projects)
             for path in found
             if _is_recipe_real(path, projects)
         )
+
+    def named_recipe_files(self, names: Iterable[str]) -> list[Path]:
+        """The recipe notebooks of `names` (recipe names, as the store keeps them), as
+        `recipe_files` lists them, read without walking `projects/`: a call or a delivery
+        looks at the started recipes' files only, whatever else the workspace holds. A name
+        that is a link, a folder or a checkpoint now, or not there, is none (a name is its
+        notebook's real path under `projects/`, exactly)."""
+        projects = os.path.realpath(self.projects)
+        found = []
+        for name in dict.fromkeys(names):  # strings, not paths: a call reads each of them
+            named = os.path.join(projects, name)
+            if os.path.realpath(named) == named and _is_recipe_name(name) and os.path.isfile(named):
+                found.append(self.projects / name)
+        return sorted(found)
+
+    def notebook_names(self) -> Iterator[str]:
+        """The name under `projects/` of each `*.ipynb` there, unresolved and unchecked: the
+        names any recipe may have (`recipe_files` lists some of them), found without a
+        `stat` of each (a webhook delivery's hook id is matched against them)."""
+        for path in self.projects.rglob("*.ipynb"):
+            yield path.relative_to(self.projects).as_posix()
 
     def is_recipe_file(self, path: Path) -> bool:
         """Whether `path` is a recipe's notebook: a file `*.ipynb` whose real path is under
@@ -1287,16 +1308,21 @@ class Workspace:
 
     def listed_name(self, path: Path) -> str:
         """`recipe_name` of a path `recipe_files` listed, read without the disk: listed under
-        `projects/` by its real path, it is its name already (a call's endpoint lookup names
-        every recipe)."""
+        `projects/` by its real path, it is its name already (a listing names every
+        recipe)."""
         return path.relative_to(self.projects).as_posix()
 
 
 def _is_recipe_real(real: Path, projects: Path) -> bool:
     """`Workspace.is_recipe_file` of a real path, given the projects folder's real path."""
     return (
-        real.suffix == ".ipynb"
+        real.is_relative_to(projects)
+        and _is_recipe_name(real.relative_to(projects).as_posix())
         and real.is_file()
-        and real.is_relative_to(projects)
-        and ".ipynb_checkpoints" not in real.relative_to(projects).parts
     )
+
+
+def _is_recipe_name(name: str) -> bool:
+    """Whether a name under `projects/` may be a recipe's: `*.ipynb`, not in a JupyterLab
+    checkpoints folder."""
+    return os.path.splitext(name)[1] == ".ipynb" and ".ipynb_checkpoints" not in name.split("/")
