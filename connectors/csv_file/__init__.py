@@ -5,12 +5,14 @@
     contacts.append_row(row={"email": "ada@example.com", "country": "FR"})
 
 Values are read as text (no guessed numbers or dates, and an empty cell stays ""). A value
-appended that a spreadsheet would run as a formula (it starts with =, +, -, @, a tab or a
-CR, as a bot's `=HYPERLINK(...)` does, and is no plain number: `-3.5` and the phone
-`+14155550188` stay as they are) is written with a `'` before it, as OWASP advises against
-CSV injection: Excel and LibreOffice show it as text. Read back (`read_rows`, `new_rows`),
-a cell that starts with `'` and one of those characters loses one `'`, so each value reads
-as it was appended; one typed into the file as `'=x` reads as `=x`. The file
+appended that a spreadsheet would run as a formula (it starts with =, @, a tab or a CR, as
+a bot's `=HYPERLINK(...)` does, or with + or - and holds more than digits, blanks and
+`. , : / ( ) + -`, as `- call back` does: phones, amounts, offsets and a "-" placeholder,
+`+1 415 555 0188`, `-1,234.50`, `+02:00`, stay as they are for every reader of the file) is
+written with a `'` before it, as OWASP advises against CSV injection: Excel and LibreOffice
+show it as text. Read back (`read_rows`, `new_rows`), a cell that starts with `'` and such
+a formula loses one `'`, so each value reads as it was appended; one typed into the file as
+`'=x` reads as `=x`. The file
 is in the workspace (`config["root"]`, passed by the runtime): a relative path is relative to
 it, and no path may lead out of it, through `..`, an absolute path or a symbolic link, nor
 name one of lpstudio's own files there (settings, key, store, history/, .runtime/): refused
