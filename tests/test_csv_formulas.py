@@ -25,8 +25,8 @@ def test_a_bot_s_formula_is_written_as_text_and_its_retry_finds_its_row(ws: Path
         answers = [
             served.api("bot", "POST", "/call/optin", headers=token, json=body)
             for body in (
-                {**optin, "consumer_id": FORMULA, "source": "@SUM(1+1)*cmd|' /C calc'!A0"},
-                {**optin, "consumer_id": "-3.5", "source": "\tsms"},
+                {**optin, "consumer_id": FORMULA, "source": "-2+3+cmd|' /C calc'!A0"},
+                {**optin, "consumer_id": "-1,234.50", "source": "\tsms"},
                 {**optin, "consumer_id": FORMULA},  # a retry: answered as before
             )
         ]
@@ -39,7 +39,8 @@ def test_a_bot_s_formula_is_written_as_text_and_its_retry_finds_its_row(ws: Path
         rows = list(csv.DictReader(handle))
     assert len(rows) == 2, rows
     assert rows[0]["consumer_id"] == "'" + FORMULA
-    assert rows[0]["source"] == "'@SUM(1+1)*cmd|' /C calc'!A0"
-    # A phone and a plain number stay as they are: the opt-in list keeps its phones.
+    assert rows[0]["source"] == "'-2+3+cmd|' /C calc'!A0"
+    # A phone and a number-like value stay as they are: the opt-in list keeps its phones,
+    # and every other reader of the file (pandas, a CRM import) gets them unchanged.
     assert rows[0]["phone"] == rows[1]["phone"] == "+14155550188"
-    assert rows[1]["consumer_id"] == "-3.5" and rows[1]["source"] == "'\tsms"
+    assert rows[1]["consumer_id"] == "-1,234.50" and rows[1]["source"] == "'\tsms"

@@ -3,6 +3,7 @@ cannot be read, large files, statements that would write, URLs that hide a passw
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import sqlite3
@@ -264,16 +265,26 @@ def test_csv_short_rows_and_empty_files_read_as_text(root, connect):
 def test_csv_values_a_spreadsheet_would_run_read_back_as_appended(root, connect):
     # Written with a `'` before them (Excel shows them as text), and read back by the
     # connection (read_rows, its where, new_rows) as they were given: one that started with
-    # `'` and a formula's character gets two, so that it too reads back as given.
+    # `'` and a formula's character gets two, so that it too reads back as given. A value
+    # starting with + or - that holds only digits, blanks and . , : / ( ) + - (a phone, an
+    # amount, an offset, a "-" placeholder) is written as it is: pandas in a notebook, a CRM
+    # import or any other reader of the file gets it unchanged.
     conn = connect("csv_file", {"path": "f.csv", "root": str(root)})
-    given = ["=1+1", "'=1+1", "@x", "-x", "+14155550188", "-3.5", "1e3", "it's", "\tx"]
+    plain = ["+14155550188", "-3.5", "1e3", "it's", "+1 415 555 0188", "-1,234.50", "-3,5"]
+    plain += ["+02:00", "-", "+1 (415) 555-0188", "'-3.5"]
+    run = ["-x", "- call back", "-2+3+cmd|' /C calc'!A0", '+HYPERLINK("http://e")']
+    given = ["=1+1", "'=1+1", "@x", "\tx", *plain, *run]
     for value in given:
         conn.append_row(row={"=v": value})
-    written = (root / "f.csv").read_text().splitlines()
-    assert written[:3] == ["'=v", "'=1+1", "''=1+1"], written
-    assert written[4:9] == ["'-x", "+14155550188", "-3.5", "1e3", "it's"], written
+    with (root / "f.csv").open(newline="") as handle:
+        written = [row[0] for row in csv.reader(handle)]
+    assert written[:5] == ["'=v", "'=1+1", "''=1+1", "'@x", "'\tx"], written
+    assert written[5 : 5 + len(plain)] == plain, written
+    assert written[5 + len(plain) :] == ["'" + value for value in run], written
     assert conn.read_rows()["=v"].tolist() == given
     assert conn.read_rows(where={"=v": "'=1+1"})["=v"].tolist() == ["'=1+1"]
+    assert conn.read_rows(where={"=v": "'-3.5"})["=v"].tolist() == ["'-3.5"]
+    assert conn.read_rows(where={"=v": "- call back"})["=v"].tolist() == ["- call back"]
     events = conn.poll("new_rows", "", None).events
     assert [event["=v"] for event in events] == given
 

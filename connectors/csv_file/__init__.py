@@ -5,12 +5,14 @@
     contacts.append_row(row={"email": "ada@example.com", "country": "FR"})
 
 Values are read as text (no guessed numbers or dates, and an empty cell stays ""). A value
-appended that a spreadsheet would run as a formula (it starts with =, +, -, @, a tab or a
-CR, as a bot's `=HYPERLINK(...)` does, and is no plain number: `-3.5` and the phone
-`+14155550188` stay as they are) is written with a `'` before it, as OWASP advises against
-CSV injection: Excel and LibreOffice show it as text. Read back (`read_rows`, `new_rows`),
-a cell that starts with `'` and one of those characters loses one `'`, so each value reads
-as it was appended; one typed into the file as `'=x` reads as `=x`. The file
+appended that a spreadsheet would run as a formula (it starts with =, @, a tab or a CR, as
+a bot's `=HYPERLINK(...)` does, or with + or - and holds more than digits, blanks and
+`. , : / ( ) + -`, as `- call back` does: phones, amounts, offsets and a "-" placeholder,
+`+1 415 555 0188`, `-1,234.50`, `+02:00`, stay as they are for every reader of the file) is
+written with a `'` before it, as OWASP advises against CSV injection: Excel and LibreOffice
+show it as text. Read back (`read_rows`, `new_rows`), a cell that starts with `'` and such
+a formula loses one `'`, so each value reads as it was appended; one typed into the file as
+`'=x` reads as `=x`. The file
 is in the workspace (`config["root"]`, passed by the runtime): a relative path is relative to
 it, and no path may lead out of it, through `..`, an absolute path or a symbolic link, nor
 name one of lpstudio's own files there (settings, key, store, history/, .runtime/): refused
@@ -226,7 +228,7 @@ def read_rows(conn: Connection, data: dict[str, Any]) -> pd.DataFrame:
             ):
                 for chunk in chunks:
                     chunk.columns = [as_given(name) for name in chunk.columns]
-                    chunk = chunk.replace(NEUTRALISED, "", regex=True)
+                    _take_off_quotes(chunk)
                     for column, value in where.items():
                         chunk = chunk[chunk[column] == value]
                     kept.append(chunk[columns] if columns else chunk)
@@ -239,6 +241,18 @@ def read_rows(conn: Connection, data: dict[str, Any]) -> pd.DataFrame:
         return pd.DataFrame(columns=columns or header, dtype=str)
     frame = pd.concat(kept, ignore_index=True)
     return frame if limit is None else frame.head(limit)
+
+
+def _take_off_quotes(chunk: pd.DataFrame) -> None:
+    """Takes the `'` that `neutral` put before a cell off it, in place, before `where`
+    compares values as given: only in the cells that start with `'`, found by their first
+    character (numpy's, five times as fast as `.str.startswith`), as a regex over every
+    cell doubled the time a large file took to read."""
+    quoted = chunk.to_numpy().astype("U1") == "'"
+    for index in quoted.any(axis=0).nonzero()[0]:
+        rows = quoted[:, index]
+        cells = chunk.iloc[rows, index]
+        chunk.iloc[rows, index] = cells.str.replace(NEUTRALISED, "", regex=True)
 
 
 @connector.action(

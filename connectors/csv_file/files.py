@@ -246,23 +246,27 @@ def ends_with_newline(path: Path) -> bool:
         return handle.read(1) in (b"\n", b"\r")
 
 
-#: A cell a spreadsheet (Excel, LibreOffice, Google Sheets) runs as a formula: one that starts
-#: with = + - @, a tab or a CR (OWASP's CSV injection), after any `'` that `neutral` added.
-_FORMULA = re.compile(r"'*[=+\-@\t\r]")
-#: A plain number (`-3.5`, `1e3`), an E.164 phone among them (`+14155550188`): a spreadsheet
-#: reads it as the number it is, so it is written as it is.
-_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+#: A cell a spreadsheet (Excel, LibreOffice, Google Sheets) runs as a formula (OWASP's CSV
+#: injection), after any `'` that `neutral` added: one that starts with =, @, a tab or a CR,
+#: or with + or - and is not number-like. Number-like is digits, blanks and `. , : / ( ) + -`
+#: alone (and an exponent), as phones, amounts, offsets and a "-" placeholder are written
+#: (`+1 415 555 0188`, `-1,234.50`, `-3,5`, `+02:00`, `-`): a spreadsheet reads them as a
+#: number or as text and calls nothing, and every other reader of the file gets them as they
+#: are. `- call back` or `-2+3+cmd|' /C calc'!A0` hold more, which Excel runs.
+_FORMULA = re.compile(
+    r"'*(?:[=@\t\r]|[+-](?![0-9 \u00a0\u202f.,:/()+\-]*(?:(?<=[0-9])[eE][+-]?[0-9]+)?\Z))"
+)
 #: The `'` that `neutral` put before a cell: one, before what `_FORMULA` matches.
-NEUTRALISED = r"^'(?='*[=+\-@\t\r])"
+NEUTRALISED = "^'(?=" + _FORMULA.pattern + ")"
 
 
 def neutral(text: str) -> str:
     """`text` as a cell a spreadsheet shows as text and never runs (a bot's
     `=HYPERLINK(...)` sent the other rows to its author once the file was opened): a `'`
-    before one `_FORMULA` matches but a plain number, which is how Excel is told a cell is
-    text. `as_given` takes it off again; a value that starts with `'` and a formula's
-    character (`'=x`) gets one more, so that every value reads back as given."""
-    return "'" + text if _FORMULA.match(text) and not _NUMBER.fullmatch(text) else text
+    before one `_FORMULA` matches, which is how Excel is told a cell is text. `as_given`
+    takes it off again; a value that starts with `'` and a formula (`'=x`) gets one more,
+    so that every value reads back as given."""
+    return "'" + text if _FORMULA.match(text) else text
 
 
 def as_given(text: str) -> str:
