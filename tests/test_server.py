@@ -1174,7 +1174,7 @@ def test_a_query_parameter_a_route_does_not_take_or_given_twice_is_refused(
     misspelt = api(server, "alice", "GET", "/jobs", params={"stat": "failed"})
     error = assert_error(misspelt, 400, "stat")
     assert error["message"] == "unknown query parameter 'stat'"
-    assert error["fix"] == "this route takes before, limit, offset, recipe, since, status"
+    assert error["fix"] == "this route takes before, limit, offset, project, recipe, since, status"
     twice = api(server, "alice", "GET", "/jobs", params=[("status", "failed"), ("status", "ok")])
     assert assert_error(twice, 400, "status")["fix"] == "give status once"
     assert_error(api(server, "alice", "GET", "/dashboard", params={"day": "30"}), 400, "day")
