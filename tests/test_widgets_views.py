@@ -20,7 +20,7 @@ from lpstudio.studio import Studio
 from lpstudio.widgets.common import THEME_COLOURS
 from lpstudio.widgets.dashboard import MAX_DAYS, Dashboard
 from lpstudio.widgets.gallery import GalleryView
-from lpstudio.widgets.jobs import RERUN_WARNING, JobsView
+from lpstudio.widgets.jobs import RERUN_WARNING, JobsView, projects_of
 
 from .conftest import wait_for, write_recipe
 
@@ -95,6 +95,36 @@ def test_jobs_view_filters_by_status_recipe_and_since(opened: Studio, ran) -> No
         assert view.rows == []
     finally:
         view.close()
+
+
+def test_jobs_view_filters_by_project_as_the_lab_s_jobs_panel(opened: Studio, ran) -> None:
+    """Project lists the jobs of the recipes in a folder under projects/, its sub-folders'
+    too, and narrows Recipe to them; a recipe of another project chosen before is let go
+    rather than listing nothing."""
+    _root, ids = ran
+    view = JobsView(opened)
+    try:
+        assert {"all", "p", "<b>bold"} <= set(view.project.options)
+        view.recipe.value = BOOM
+        view.project.value = "p"
+        assert view.recipe.value == "all" and "all" in view.recipe.options
+        assert OK in view.recipe.options and BOOM not in view.recipe.options
+        assert view.rows and {row["recipe"] for row in view.rows} == {OK}
+        assert ids[OK] in [row["id"] for row in view.rows]
+        view.project.value = "<b>bold"
+        assert {row["recipe"] for row in view.rows} == {BOOM}
+        view.project.value = "all"
+        assert {OK, BOOM} <= {row["recipe"] for row in view.rows}
+    finally:
+        view.close()
+
+
+def test_a_project_s_sub_folders_are_projects_too() -> None:
+    assert projects_of(["shop/eu/cart.ipynb", "shop/x.ipynb", "ops/a.ipynb"]) == [
+        "ops",
+        "shop",
+        "shop/eu",
+    ]
 
 
 def test_jobs_view_offers_the_dashboard_s_utc_days(tmp_path: Path) -> None:

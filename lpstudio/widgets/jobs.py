@@ -76,6 +76,18 @@ RERUN_WARNING = f"A rerun {RERUN_RISK}."
 COLUMNS = ("id", "status", "recipe", "started", "duration", "trigger", "user", "output", "error")
 
 
+def projects_of(recipes: list[str]) -> list[str]:
+    """The projects (folders under projects/, sub-folders too: `shop`, `shop/eu`) holding
+    the `recipes`, sorted: the Project filter's choices, as `list_jobs(project=)` reads one."""
+    return sorted(
+        {
+            "/".join(recipe.split("/")[:depth])
+            for recipe in recipes
+            for depth in range(1, recipe.count("/") + 1)
+        }
+    )
+
+
 def _error_text(job: Job) -> str:
     """As `lpstudio show` says it, a command line it names (a recipe's own error may) in the
     studio's terms, as the lab's Jobs panel says it; a purged job kept only the error's
@@ -136,6 +148,7 @@ class JobsView(widgets.VBox):
         self._ends: list[int] = []  # the last job of each page up to it: the next's `before`
 
         self.status = widgets.Dropdown(options=[ALL, *STATUSES], value=ALL, description="Status")
+        self.project = widgets.Dropdown(options=[ALL], value=ALL, description="Project")
         self.recipe = widgets.Dropdown(options=[ALL], value=ALL, description="Recipe")
         self.since = widgets.Dropdown(options=SINCE, value=ALL, description="Since")
         self.refresh_button = widgets.Button(description="Refresh", icon="refresh")
@@ -157,7 +170,7 @@ class JobsView(widgets.VBox):
         self.rerun_warning = widgets.HTML(message(RERUN_WARNING, "warning"))
         self.notice = widgets.HTML()
 
-        for control in (self.status, self.recipe, self.since):
+        for control in (self.status, self.project, self.recipe, self.since):
             control.observe(self._on_filter, names="value")
         self.refresh_button.on_click(lambda _button: self._refresh_or_say())
         self.newer_button.on_click(lambda _button: self._turn(-1))
@@ -166,7 +179,9 @@ class JobsView(widgets.VBox):
 
         super().__init__(
             [
-                widgets.HBox([self.status, self.recipe, self.since, self.refresh_button]),
+                widgets.HBox(
+                    [self.status, self.project, self.recipe, self.since, self.refresh_button]
+                ),
                 self.table,
                 widgets.HBox([self.newer_button, self.older_button, self.page]),
                 widgets.HBox([self.rerun_job, self.rerun_timeout, self.rerun_button]),
@@ -215,28 +230,44 @@ class JobsView(widgets.VBox):
         self.page_number = max(0, self.page_number + pages)
         self._refresh_or_say()
 
-    def _fill_recipes(self) -> None:
-        """Offers every recipe with jobs, keeping the current choice."""
-        options = [ALL, *recipes_with_jobs(self.studio.store)]
-        if self.recipe.value not in options:
-            options.append(self.recipe.value)
-        if list(self.recipe.options) != options:
+    def _fill_choices(self) -> None:
+        """Offers every project and recipe with jobs, the recipes of the project chosen,
+        keeping the current choices; a recipe outside the project chosen is let go (the two
+        together could list nothing), as the lab's Jobs panel refuses them together."""
+        recipes = recipes_with_jobs(self.studio.store)
+        project = self.project.value
+        in_project = [r for r in recipes if project == ALL or r.startswith(f"{project}/")]
+        self._offer(self.project, [ALL, *projects_of(recipes)])
+        recipe = self.recipe.value
+        if recipe != ALL and recipe not in in_project and project != ALL:
+            recipe = ALL  # a recipe of another project
+        self._offer(self.recipe, [ALL, *in_project], recipe)
+
+    def _offer(
+        self, control: widgets.Dropdown, options: list[str], value: str | None = None
+    ) -> None:
+        """Gives `control` the `options`, keeping its value (or `value`), listed even when it
+        no longer has jobs, without refreshing for the change."""
+        value = control.value if value is None else value
+        if value not in options:
+            options.append(value)
+        if list(control.options) != options or control.value != value:
             self._filling = True
             try:
-                current = self.recipe.value
-                self.recipe.options = options
-                self.recipe.value = current
+                control.options = options
+                control.value = value
             finally:
                 self._filling = False
 
     def refresh(self) -> None:
         """Reads the jobs matching the filters again and redraws the table."""
         with self._lock:
-            self._fill_recipes()
+            self._fill_choices()
             now = utcnow()
             number = min(self.page_number, len(self._ends))  # a page after one shown
             jobs = self.studio.store.list_jobs(
                 recipe=None if self.recipe.value == ALL else self.recipe.value,
+                project=None if self.project.value == ALL else self.project.value,
                 status=None if self.status.value == ALL else self.status.value,
                 since=since_of(self.since.value, now),
                 limit=self.limit + 1,  # one more: whether an older page exists
@@ -362,6 +393,7 @@ class JobsView(widgets.VBox):
             thread.join()
         for child in (
             self.status,
+            self.project,
             self.recipe,
             self.since,
             self.refresh_button,
