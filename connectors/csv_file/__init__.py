@@ -45,7 +45,6 @@ from .files import (
     DELIMITER_PATTERN,
     ENCODING_HINT,
     ENCODING_PATTERN,
-    NEUTRALISED,
     CsvFile,
     Locked,
     as_given,
@@ -251,8 +250,7 @@ def _take_off_quotes(chunk: pd.DataFrame) -> None:
     quoted = chunk.to_numpy().astype("U1") == "'"
     for index in quoted.any(axis=0).nonzero()[0]:
         rows = quoted[:, index]
-        cells = chunk.iloc[rows, index]
-        chunk.iloc[rows, index] = cells.str.replace(NEUTRALISED, "", regex=True)
+        chunk.iloc[rows, index] = chunk.iloc[rows, index].map(as_given)
 
 
 @connector.action(
