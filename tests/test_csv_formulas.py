@@ -101,11 +101,11 @@ def test_every_value_of_the_table_reads_back_through_the_connection_as_appended(
     tmp_path: Path, connect
 ) -> None:
     conn = connect("csv_file", {"path": "f.csv", "root": str(tmp_path)})
-    values = [value for _, value in WRITTEN if "\r" not in value]
+    values = [value for _, value in WRITTEN]
     for value in values:
         conn.append_row(row={"v": value, "n": "1"})
     with (tmp_path / "f.csv").open(newline="", encoding="utf-8") as handle:
         cells = [row[0] for row in csv.reader(handle)]
-    assert cells == ["v", *(written for written, v in WRITTEN if "\r" not in v)]
+    assert cells == ["v", *(written for written, _ in WRITTEN)]
     assert conn.read_rows()["v"].tolist() == values
     assert [event["v"] for event in conn.poll("new_rows", "", None).events] == values

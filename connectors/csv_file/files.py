@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import codecs
 import csv
+import io
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -298,6 +299,22 @@ def as_given(text: str) -> str:
     return text[1:] if text.startswith("'") and runs_as_formula(text) else text
 
 
+def written(values: Iterable[Any]) -> list[str]:
+    """The cells `write_row` writes for `values`: each as text, `neutral`. A dry run shows
+    them (`append_row`'s `would_append`), so that what it shows is what the file gets."""
+    return [neutral(str(value)) for value in values]
+
+
+def _line(cells: list[str], delimiter: str, terminator: str) -> str:
+    """One row of the file, ending with `terminator`. Python's csv quotes a cell holding its
+    line terminator's characters only, so a CR in a cell of a file whose lines end with LF
+    was written bare, and split its row in two for every reader: formatted as for CRLF
+    endings, a cell holding either is quoted, whatever the file's."""
+    buffer = io.StringIO()
+    csv.writer(buffer, delimiter=delimiter, lineterminator="\r\n").writerow(cells)
+    return buffer.getvalue().removesuffix("\r\n") + terminator
+
+
 def write_row(
     path: Path,
     values: list[Any],
@@ -307,16 +324,12 @@ def write_row(
     header: list[str] | None,
 ) -> None:
     """Appends one row (after `header`, given when the file has none yet: it may hold blank
-    lines), each cell `neutral`, then flushes and fsyncs."""
+    lines), its cells `written`, then flushes and fsyncs."""
     new = not path.exists() or path.stat().st_size == 0
     terminator = "\n" if new else line_ending(path)
     prefix = "" if new or ends_with_newline(path) else terminator
+    rows = ([] if header is None else [header]) + [values]
     with open(path, "a", newline="", encoding=encoding) as handle:
-        if prefix:
-            handle.write(prefix)
-        writer = csv.writer(handle, delimiter=delimiter, lineterminator=terminator)
-        if header is not None:
-            writer.writerow(map(neutral, header))
-        writer.writerow(neutral(str(value)) for value in values)
+        handle.write(prefix + "".join(_line(written(row), delimiter, terminator) for row in rows))
         handle.flush()
         os.fsync(handle.fileno())
