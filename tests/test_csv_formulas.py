@@ -109,3 +109,18 @@ def test_every_value_of_the_table_reads_back_through_the_connection_as_appended(
     assert cells == ["v", *(written for written, _ in WRITTEN)]
     assert conn.read_rows()["v"].tolist() == values
     assert [event["v"] for event in conn.poll("new_rows", "", None).events] == values
+
+
+def test_a_dry_run_shows_each_cell_as_the_file_gets_it(tmp_path: Path, connect) -> None:
+    # It showed `=HYPERLINK(...)` where the file got `'=HYPERLINK(...)`: checking a dry run,
+    # one saw a formula written as it was given.
+    config = {"path": "optins.csv", "root": str(tmp_path)}
+    dry, real = connect("csv_file", config, dry_run=True), connect("csv_file", config)
+    row = {"consumer_id": FORMULA, "phone": "+14155550188", "note": "'=x"}
+    shown = []
+    for _ in range(2):  # a new file, then one with its header
+        shown.append(dry.append_row(row=row)["would_append"])
+        real.append_row(row=row)
+    assert shown[0] == {"consumer_id": "'" + FORMULA, "phone": "+14155550188", "note": "''=x"}
+    with (tmp_path / "optins.csv").open(newline="", encoding="utf-8") as handle:
+        assert list(csv.DictReader(handle)) == shown

@@ -57,6 +57,7 @@ from .files import (
     readable,
     resolve,
     write_row,
+    written,
 )
 
 if TYPE_CHECKING:
@@ -282,8 +283,10 @@ def append_row(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
         header = read_header(file, delimiter, reading)
         _check_keys(row, header)
         _check_encodable(row, header, writing)
+        columns = header or list(row)
+        cells = written(_text(row[c]) for c in columns)  # as the file gets them: with a `'`
         return {
-            "would_append": {k: _text(row[k]) for k in header or row},
+            "would_append": dict(zip(columns, cells, strict=True)),
             "path": file.name,
             "creates_file": header is None,
         }
