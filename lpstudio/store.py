@@ -1359,8 +1359,11 @@ class Store:
     def unopened(self, exc: OperationalError) -> StoreUnavailable | WorkspaceError:
         """Why the store could not be opened. A database that cannot be reached for now is
         `StoreUnavailable`: a command may be run again once it answers (exit 75), a server
-        and a scheduler wait for it. One that answered with a refusal, or a SQLite file
-        that cannot be opened, is the setting's to fix (`WorkspaceError`, exit 2)."""
+        and a scheduler wait for it; so is a SQLite file whose disk is full or failing as
+        it is opened (its first connection, a migration), said as a later write is told
+        (`disk_refusal`), not as a folder to make writable. One that answered with a
+        refusal, or a SQLite file that cannot be opened, is the setting's to fix
+        (`WorkspaceError`, exit 2)."""
         reason = str(exc.orig).strip().splitlines()[0]
         for password in url_passwords(self.engine.url):
             reason = reason.replace(password, "***")
@@ -1369,6 +1372,8 @@ class Store:
             return self.absent()
         if not self._shared_clock and os.path.isdir(str(self.engine.url.database)):
             return self._not_a_store("is a folder")
+        if (refused := disk_refusal(exc)) is not None:
+            return refused
         if not self._shared_clock:
             fix = "check that the folder of the SQLite file exists and that you may write to it"
             return WorkspaceError(said, field="store.url", fix=fix)

@@ -289,6 +289,20 @@ def test_csv_values_a_spreadsheet_would_run_read_back_as_appended(root, connect)
     assert [event["=v"] for event in events] == given
 
 
+def test_csv_a_value_holding_a_line_break_stays_in_its_row(root, connect):
+    """A CR in a value (a note typed on an old Mac, a form's text) was written bare in a file
+    whose lines end with LF, which every reader then took for two rows: the next append's
+    row number, read_rows and new_rows were all one row off."""
+    conn = connect("csv_file", {"path": "notes.csv", "root": str(root)})
+    notes = ["call back\rafter 5", "line\nbreak", "both\r\nends", "\r", "last"]
+    numbers = [conn.append_row(row={"note": note, "id": "x"})["row_number"] for note in notes]
+    assert numbers == [1, 2, 3, 4, 5]
+    assert conn.read_rows()["note"].tolist() == notes
+    assert [event["note"] for event in conn.poll("new_rows", "", None).events] == notes
+    with (root / "notes.csv").open(newline="") as handle:
+        assert [row[0] for row in csv.reader(handle)] == ["note", *notes[:3], "'\r", "last"]
+
+
 def test_csv_blank_lines_before_the_header_are_not_the_header(root, connect):
     """A file of blank lines got its first appended row with no header above it (the row
     then read as the header), and blank lines above a header made every row nameless."""

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +27,12 @@ from sqlalchemy import event
 from sqlalchemy.pool import Pool
 
 from lpstudio.scheduler import Scheduler
+from lpstudio.store import SCHEMA_HEAD, Store
 from lpstudio.studio import Studio
+from lpstudio.workspace import STORE_NAME, Workspace
 from tests.conftest import write_recipe
 from tests.servers import rest
+from tests.test_store_schema import migrate_to
 
 #: A value too big for the pages a store has left: its write needs new pages.
 BIG = "x" * 200_000
@@ -78,6 +82,28 @@ def test_a_full_disk_is_said_at_the_cli_naming_the_folder_and_exit_75(
     assert "free space on the disk holding" in result.stderr, result.stderr
     # Space freed: the same command passes.
     assert cli("settings", "ops/note", "-p", "note", "short").exit_code == 0
+
+
+def test_a_full_disk_met_as_the_store_opens_is_said_as_for_a_write_and_exit_75(
+    ws: Path, cli: Callable[..., Result]
+) -> None:
+    """A store an upgrade of lpstudio migrates, its disk full: the migration's write was
+    said as a folder to make writable ("check that the folder of the SQLite file exists
+    and that you may write to it", exit 2), neither the disk nor its cure."""
+    store = Store(Workspace.load(ws).store_url)
+    migrate_to(store, "0016", down=True)
+    store.close()
+    with closing(sqlite3.connect(ws / STORE_NAME)) as db:
+        db.execute("VACUUM")  # no free pages left for the migration to take
+    with full_disk():
+        result = cli("jobs", "--json")
+    assert result.exit_code == 75, result.output
+    _the_disk_said(json.loads(result.stdout)["error"], ws)
+    assert "may write to it" not in result.output, result.output
+    # Space freed: the same command migrates the store and passes.
+    assert cli("jobs").exit_code == 0
+    with closing(Store(Workspace.load(ws).store_url)) as migrated:
+        assert migrated.schema_revision() == SCHEMA_HEAD
 
 
 async def test_a_full_disk_is_a_503_naming_the_cure(ws: Path, jp_fetch: Any) -> None:

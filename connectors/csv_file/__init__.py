@@ -45,7 +45,6 @@ from .files import (
     DELIMITER_PATTERN,
     ENCODING_HINT,
     ENCODING_PATTERN,
-    NEUTRALISED,
     CsvFile,
     Locked,
     as_given,
@@ -58,6 +57,7 @@ from .files import (
     readable,
     resolve,
     write_row,
+    written,
 )
 
 if TYPE_CHECKING:
@@ -251,8 +251,7 @@ def _take_off_quotes(chunk: pd.DataFrame) -> None:
     quoted = chunk.to_numpy().astype("U1") == "'"
     for index in quoted.any(axis=0).nonzero()[0]:
         rows = quoted[:, index]
-        cells = chunk.iloc[rows, index]
-        chunk.iloc[rows, index] = cells.str.replace(NEUTRALISED, "", regex=True)
+        chunk.iloc[rows, index] = chunk.iloc[rows, index].map(as_given)
 
 
 @connector.action(
@@ -284,8 +283,10 @@ def append_row(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
         header = read_header(file, delimiter, reading)
         _check_keys(row, header)
         _check_encodable(row, header, writing)
+        columns = header or list(row)
+        cells = written(_text(row[c]) for c in columns)  # as the file gets them: with a `'`
         return {
-            "would_append": {k: _text(row[k]) for k in header or row},
+            "would_append": dict(zip(columns, cells, strict=True)),
             "path": file.name,
             "creates_file": header is None,
         }

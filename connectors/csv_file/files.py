@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import codecs
 import csv
+import io
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -246,32 +247,72 @@ def ends_with_newline(path: Path) -> bool:
         return handle.read(1) in (b"\n", b"\r")
 
 
-#: A cell a spreadsheet (Excel, LibreOffice, Google Sheets) runs as a formula (OWASP's CSV
-#: injection), after any `'` that `neutral` added: one that starts with =, @, a tab or a CR,
-#: or with + or - and is not number-like. Number-like is digits, blanks and `. , : / ( ) + -`
-#: alone (and an exponent), as phones, amounts, offsets and a "-" placeholder are written
-#: (`+1 415 555 0188`, `-1,234.50`, `-3,5`, `+02:00`, `-`): a spreadsheet reads them as a
-#: number or as text and calls nothing, and every other reader of the file gets them as they
-#: are. `- call back` or `-2+3+cmd|' /C calc'!A0` hold more, which Excel runs.
-_FORMULA = re.compile(
-    r"'*(?:[=@\t\r]|[+-](?![0-9 \u00a0\u202f.,:/()+\-]*(?:(?<=[0-9])[eE][+-]?[0-9]+)?\Z))"
-)
-#: The `'` that `neutral` put before a cell: one, before what `_FORMULA` matches.
-NEUTRALISED = "^'(?=" + _FORMULA.pattern + ")"
+#: The characters that make a spreadsheet (Excel, LibreOffice, Google Sheets) run a cell as a
+#: formula when they start it (OWASP's CSV injection), + and - aside (`_number_like`).
+_FORMULA_STARTS = frozenset("=@\t\r")
+#: Digits a spreadsheet reads in a number: ASCII ones only.
+_DIGITS = frozenset("0123456789")
+#: What a number-like value holds after its + or -: digits, blanks (a space and the no-break
+#: ones, not a tab or a line break) and `. , : / ( ) + -`.
+_NUMBER_MARKS = _DIGITS | frozenset(" \u00a0\u202f.,:/()+-")
+
+
+def _number_like(rest: str) -> bool:
+    """True when `rest`, what follows a leading + or -, is number-like: `_NUMBER_MARKS`
+    alone, then at most an exponent (`e` or `E`, one sign at most, digits) after a digit.
+    Phones, amounts, offsets and a "-" placeholder are written so (`+1 415 555 0188`,
+    `-1,234.50`, `-3,5`, `+02:00`, `-`, `-1.5E-3`): a spreadsheet reads them as a number or
+    as text and calls nothing, so they are written as they are, for every other reader of
+    the file (pandas, a CRM import). `- call back` or `-2+3+cmd|' /C calc'!A0` hold more,
+    which Excel runs."""
+    mantissa, e, exponent = rest.replace("E", "e").partition("e")
+    if not set(mantissa) <= _NUMBER_MARKS:
+        return False
+    if not e:
+        return True
+    digits = exponent[1:] if exponent.startswith(("+", "-")) else exponent
+    return mantissa[-1:] in _DIGITS and bool(digits) and set(digits) <= _DIGITS
+
+
+def runs_as_formula(text: str) -> bool:
+    """True when a spreadsheet would run `text` as a formula once the `'`s before it (a
+    value's own, or one `neutral` put there) are taken off: it starts with one of
+    `_FORMULA_STARTS`, or with + or - before a rest that is not `_number_like`."""
+    formula = text.lstrip("'")
+    first, rest = formula[:1], formula[1:]
+    if first in ("+", "-"):
+        return not _number_like(rest)
+    return first in _FORMULA_STARTS
 
 
 def neutral(text: str) -> str:
     """`text` as a cell a spreadsheet shows as text and never runs (a bot's
     `=HYPERLINK(...)` sent the other rows to its author once the file was opened): a `'`
-    before one `_FORMULA` matches, which is how Excel is told a cell is text. `as_given`
+    before one that `runs_as_formula`, which is how Excel is told a cell is text. `as_given`
     takes it off again; a value that starts with `'` and a formula (`'=x`) gets one more,
     so that every value reads back as given."""
-    return "'" + text if _FORMULA.match(text) else text
+    return "'" + text if runs_as_formula(text) else text
 
 
 def as_given(text: str) -> str:
     """A cell as it was given to `neutral`: without the `'` that it put before it."""
-    return re.sub(NEUTRALISED, "", text)
+    return text[1:] if text.startswith("'") and runs_as_formula(text) else text
+
+
+def written(values: Iterable[Any]) -> list[str]:
+    """The cells `write_row` writes for `values`: each as text, `neutral`. A dry run shows
+    them (`append_row`'s `would_append`), so that what it shows is what the file gets."""
+    return [neutral(str(value)) for value in values]
+
+
+def _line(cells: list[str], delimiter: str, terminator: str) -> str:
+    """One row of the file, ending with `terminator`. Python's csv quotes a cell holding its
+    line terminator's characters only, so a CR in a cell of a file whose lines end with LF
+    was written bare, and split its row in two for every reader: formatted as for CRLF
+    endings, a cell holding either is quoted, whatever the file's."""
+    buffer = io.StringIO()
+    csv.writer(buffer, delimiter=delimiter, lineterminator="\r\n").writerow(cells)
+    return buffer.getvalue().removesuffix("\r\n") + terminator
 
 
 def write_row(
@@ -283,16 +324,12 @@ def write_row(
     header: list[str] | None,
 ) -> None:
     """Appends one row (after `header`, given when the file has none yet: it may hold blank
-    lines), each cell `neutral`, then flushes and fsyncs."""
+    lines), its cells `written`, then flushes and fsyncs."""
     new = not path.exists() or path.stat().st_size == 0
     terminator = "\n" if new else line_ending(path)
     prefix = "" if new or ends_with_newline(path) else terminator
+    rows = ([] if header is None else [header]) + [values]
     with open(path, "a", newline="", encoding=encoding) as handle:
-        if prefix:
-            handle.write(prefix)
-        writer = csv.writer(handle, delimiter=delimiter, lineterminator=terminator)
-        if header is not None:
-            writer.writerow(map(neutral, header))
-        writer.writerow(neutral(str(value)) for value in values)
+        handle.write(prefix + "".join(_line(written(row), delimiter, terminator) for row in rows))
         handle.flush()
         os.fsync(handle.fileno())
