@@ -46,6 +46,7 @@ from ..errors import (
     RecipeError,
     SignatureError,
     WorkspaceError,
+    quoted,
 )
 from ..idempotency import DELIVERY_ID_HEADERS, sent_once
 from ..jobviews import cancel_to_dict, job_to_dict, listed_job, refreshed_job, rerun_warning
@@ -444,7 +445,7 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
                 raise ApiError(
                     400,
                     "InputError",
-                    f"unknown query parameter {name!r}",
+                    f"unknown query parameter {quoted(name)}",
                     field=name,
                     fix=f"this route takes {takes}",
                 )
@@ -485,7 +486,7 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
                 raise ApiError(
                     400,
                     "InputError",
-                    f"query parameter {name}={raw!r}: {problem[1]}",
+                    f"query parameter {name}={quoted(raw)}: {problem[1]}",
                     field=name,
                     fix=f"give {name} as {expected(schema)}",
                 )
