@@ -574,7 +574,7 @@ async def call(
         raise ApiError(
             404,
             NotFoundError.__name__,
-            f"API client {quoted(client['name'])} has no endpoint {quoted(path)}",
+            f"API client {client['name']} has no endpoint {quoted(path)}",
             field="path",
             # A client cannot be changed once made: another one may call it, as for a
             # larger quota (`RateLimits.check`).
