@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import select
 
 from .connections import NAME_PATTERN, NAME_SAID
-from .errors import InputError, NotFoundError
+from .errors import InputError, NotFoundError, quoted
 from .models import ApiClient, utcnow
 from .roles import CREATE_API_CLIENT, REVOKE_API_CLIENT
 from .scalars import whole
@@ -81,7 +81,7 @@ def _check_endpoints(
         if endpoint not in every:
             known = ", ".join(sorted(every))
             raise InputError(
-                f"no callable recipe serves the endpoint {endpoint!r}",
+                f"no callable recipe serves the endpoint {quoted(endpoint)}",
                 field="endpoints",
                 fix=f"give one of the callable paths ({known}), or * for all"
                 if every
@@ -140,7 +140,7 @@ class ApiClients:
         self.refuse_held_secret(name, "name", "API client name", "name the client for its bot")
         if not NAME_PATTERN.match(name):
             raise InputError(
-                f"invalid API client name {name!r}",
+                f"invalid API client name {quoted(name)}",
                 field="name",
                 fix=f"use {NAME_SAID}, e.g. cb-bot",
             )
@@ -159,7 +159,7 @@ class ApiClients:
             if existing is not None:  # a revoked name stays taken: the audit log names it
                 state = "a revoked" if existing.revoked else "an"
                 raise InputError(
-                    f"{state} API client named {name!r} already exists",
+                    f"{state} API client named {quoted(name)} already exists",
                     field="name",
                     fix="choose another name (names are never reused, revoked or not)",
                 )
@@ -197,7 +197,7 @@ class ApiClients:
             row = s.get(ApiClient, name)
             if row is None:
                 raise NotFoundError(
-                    f"no API client named {name!r}",
+                    f"no API client named {quoted(name)}",
                     field="name",
                     fix="`lpstudio api-clients list` names them",
                 )

@@ -21,7 +21,7 @@ from jsonschema import Draft202012Validator, ValidationError
 from referencing.exceptions import Unresolvable
 
 from . import strictjson
-from .errors import InputError
+from .errors import InputError, quoted
 from .jsonschemas import (
     FORMATS,
     expected,
@@ -40,16 +40,6 @@ if TYPE_CHECKING:
 #: The longest name of a file or folder a user gives, in UTF-8 bytes (what file systems
 #: count): a recipe's path holds several, and a file system takes 255 for the whole name.
 MAX_NAME_BYTES = 100
-
-
-def quoted(name: str) -> str:
-    """`name` in quotes as the user typed it, for a message: `repr` doubled a backslash
-    (`'a\\\\b'` for the `a\\b` typed), which the user would copy. A character that shows as
-    nothing is escaped as `repr` escapes it (`\\u200b`), so it is seen; a name holding `'`
-    is put in double quotes, as `repr` puts it."""
-    mark = '"' if "'" in name and '"' not in name else "'"
-    shown = "".join(char if char.isprintable() else repr(char)[1:-1] for char in name)
-    return mark + shown + mark
 
 
 def check_file_name(name: str, field: str, what: str, fix: str, typed: bool = True) -> None:

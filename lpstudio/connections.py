@@ -24,7 +24,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .errors import InputError, LpstudioError, NotFoundError, word
+from .errors import InputError, LpstudioError, NotFoundError, quoted, word
 from .models import Connection as ConnectionRow
 from .models import RecipeSettings, utcnow
 from .redaction import MASK, derived_secrets, scrub, scrub_text
@@ -260,7 +260,7 @@ class Connections:
         with self.store.write() as s:
             if s.get(ConnectionRow, name) is not None:
                 raise InputError(
-                    f"a connection named '{name}' already exists",
+                    f"a connection named {quoted(name)} already exists",
                     field="name",
                     fix=f"choose another name, or use `lpstudio connections update {name}`",
                 )
@@ -481,7 +481,7 @@ class Connections:
             return get_connector(type_, self.root)
         except NotFoundError as exc:
             raise NotFoundError(
-                f"connection '{name}': {exc.message}",
+                f"connection {quoted(name)}: {exc.message}",
                 field="type",
                 fix=f"{exc.fix}; or remove the connection with `lpstudio connections remove "
                 f"{name}` and give the slots it filled another",
@@ -650,7 +650,7 @@ def check_bound_exist(session: Session, bound: dict[str, str], recipe: str | Non
     for slot, name in bound.items():
         if name not in found:
             raise InputError(
-                f"slot '{slot}' is bound to connection '{name}', which was just deleted",
+                f"slot '{slot}' is bound to connection {quoted(name)}, which was just deleted",
                 field=f"connections.{slot}",
                 fix=f"bind an existing connection with {_choose(slot, recipe)}",
             )
@@ -719,7 +719,7 @@ def _check_name(name: str, hidden: Collection[str] = ()) -> None:
     )
     if not NAME_PATTERN.match(name):
         raise InputError(
-            f"invalid connection name {name!r}",
+            f"invalid connection name {quoted(name)}",
             field="name",
             fix=f"use {NAME_SAID}, e.g. lp-prod",
         )
@@ -767,7 +767,7 @@ def _incomplete(
         f"--secret {spec.name}" if spec.secret else f"--field {spec.name}=..." for spec in missing
     )
     return InputError(
-        f"connection '{name}' has no value for {'field' if len(missing) == 1 else 'fields'} "
+        f"connection {quoted(name)} has no value for {'field' if len(missing) == 1 else 'fields'} "
         f"{names}, which connector {connector.name} requires{held}",
         field=missing[0].name,
         fix=f"give {'it' if len(missing) == 1 else 'them'} with "
@@ -777,7 +777,7 @@ def _incomplete(
 
 def _placeholder(name: str, fix: str | None, field: str) -> InputError:
     return InputError(
-        f"connection '{name}' is a placeholder: it was imported without its secrets",
+        f"connection {quoted(name)} is a placeholder: it was imported without its secrets",
         field=field,
         fix=fix or f"authorise it with `lpstudio connections update {name} --secret FIELD`",
     )
@@ -786,7 +786,7 @@ def _placeholder(name: str, fix: str | None, field: str) -> InputError:
 def _not_found(name: str, exists: Callable[[str], bool]) -> NotFoundError:
     """Why no connection is named `name`; one named so in lower case is the one meant."""
     return NotFoundError(
-        f"no connection named '{name}'",
+        f"no connection named {quoted(name)}",
         field="connection",
         fix=_in_lower_case(name, exists) or "list them with `lpstudio connections list`",
     )
@@ -799,7 +799,7 @@ def _in_lower_case(name: str, exists: Callable[[str], bool]) -> str | None:
     lower = name.lower()
     if lower == name or not exists(lower):
         return None
-    return f"connection names are lower case: did you mean '{lower}'?"
+    return f"connection names are lower case: did you mean {quoted(lower)}?"
 
 
 def _in_use(name: str, uses: list[SlotUse]) -> InputError:
@@ -815,9 +815,9 @@ def _in_use(name: str, uses: list[SlotUse]) -> InputError:
     if stop:
         fix += f", or stop {', '.join(stop)} (`lpstudio stop {word(stop[0])}`)"
     return InputError(
-        f"connection '{name}' is used by {count}: {', '.join(map(str, uses))}",
+        f"connection {quoted(name)} is used by {count}: {', '.join(map(str, uses))}",
         field="connection",
-        fix=f"{fix}; then remove '{name}'",
+        fix=f"{fix}; then remove {quoted(name)}",
     )
 
 
@@ -861,7 +861,8 @@ def bind_connections(
             info = by_name.get(chosen[slot])
             if info is None:
                 raise InputError(
-                    f"slot '{slot}' is bound to connection '{chosen[slot]}', which does not exist",
+                    f"slot '{slot}' is bound to connection {quoted(chosen[slot])}, which does not "
+                    "exist",
                     field=f"connections.{slot}",
                     fix=_in_lower_case(chosen[slot], by_name.__contains__)
                     or f"bind an existing connection with {_choose(slot, recipe)}",

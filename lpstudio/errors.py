@@ -203,6 +203,17 @@ def word(text: object, folder: str = "projects") -> str:
     return shlex.quote(f"{folder}/{text}" if text.startswith("-") else text)
 
 
+def quoted(name: str) -> str:
+    """`name` in quotes as the user typed it, for a message (a recipe's, a connection's, an
+    API client's, a user's, a value typed): `repr` doubled a backslash
+    (`'a\\\\b'` for the `a\\b` typed), which the user would copy. A character that shows as
+    nothing is escaped as `repr` escapes it (`\\u200b`), so it is seen; a name holding `'`
+    is put in double quotes, as `repr` puts it."""
+    mark = '"' if "'" in name and '"' not in name else "'"
+    shown = "".join(char if char.isprintable() else repr(char)[1:-1] for char in name)
+    return mark + shown + mark
+
+
 def not_utf8(exc: UnicodeDecodeError) -> str:
     """How a file that is no UTF-8 text is said, after its name: its first byte that is not,
     by its offset and its line, for its owner to find it (Latin-1's é is 0xe9, as older

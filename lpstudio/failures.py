@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
 
-from .errors import FIX_SAID, LpstudioError, WorkspaceError, said_and_fix, word
+from .errors import FIX_SAID, LpstudioError, WorkspaceError, quoted, said_and_fix, word
 from .models import Job
 from .recipe import parsed
 from .settings import saved_settings
@@ -288,13 +288,13 @@ def checked_contacts(
                 )
         elif "@" not in parseaddr(value)[1] or parseaddr(value)[1] != value.strip():
             raise InputError(
-                f"{field} {value!r} is not an e-mail address",
+                f"{field} {quoted(value)} is not an e-mail address",
                 field=field,
                 fix=CONTACT_FIXES[kind],
             )
         elif mail_address(value.strip()) is None:
             raise InputError(
-                f"{field} {value!r} has a domain with no IDNA (ASCII) form, which mail "
+                f"{field} {quoted(value)} has a domain with no IDNA (ASCII) form, which mail "
                 "servers need",
                 field=field,
                 fix=CONTACT_FIXES[kind],

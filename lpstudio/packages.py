@@ -767,7 +767,7 @@ def _check_connections(studio: Studio, manifest: dict[str, Any], plan: _Plan) ->
     for name, spec in manifest["connections"].items():
         where = f"connections.{name}"
         if not NAME_PATTERN.match(name):
-            raise InputError(f"invalid connection name {name!r}", field=where, fix=_AGAIN)
+            raise InputError(f"invalid connection name {quoted(name)}", field=where, fix=_AGAIN)
         try:
             connector = get_connector(spec["type"], studio.workspace.root)
         except LpstudioError as exc:

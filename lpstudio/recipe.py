@@ -28,7 +28,7 @@ from jsonschema_specifications import REGISTRY as SPECIFICATIONS
 
 from . import strictjson
 from .connections import NAME_PATTERN, NAME_SAID
-from .errors import InputError, LpstudioError, NotFoundError, RecipeError, word
+from .errors import InputError, LpstudioError, NotFoundError, RecipeError, quoted, word
 from .jsonschemas import PATTERN_SAID, dangling_reference, said_in_json, schema_keywords
 from .parameters import Parameter, build_schema, inspect_parameters
 
@@ -769,11 +769,11 @@ class Recipe:
         elif "trigger" not in trigger:
             said = (
                 f"its webhook trigger names no trigger, and the {connector.name} connector "
-                f"(slot {slot}) has no webhook trigger '{name}', the one read then"
+                f"(slot {slot}) has no webhook trigger {quoted(name)}, the one read then"
             )
         else:
             said = (
-                f"{where} '{name}' is no {kind} trigger of the {connector.name} connector "
+                f"{where} {quoted(name)} is no {kind} trigger of the {connector.name} connector "
                 f"(slot {slot})"
             )
         raise RecipeError(

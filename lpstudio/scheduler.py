@@ -36,7 +36,7 @@ from croniter import CroniterBadDateError, croniter
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from .errors import FIX_SAID, InputError, LpstudioError, StoreUnavailable
+from .errors import FIX_SAID, InputError, LpstudioError, StoreUnavailable, quoted
 from .executor import DaskExecutor
 from .failures import after_end, after_failure, describe_error, notify_stopped
 from .leader import PRESENCE_SECONDS, StoreLease, present
@@ -160,20 +160,21 @@ def validate_cron(cron: str, timezone: str, field: str = "trigger.cron") -> None
         if refused is not None:  # five fields, one of them out of its range
             name, text, values = refused
             raise InputError(
-                f"{field} {cron!r} is not a valid cron expression: its {name} {text!r} is "
-                "not one cron takes",
+                f"{field} {quoted(cron)} is not a valid cron expression: its {name} "
+                f"{quoted(text)} is not one cron takes",
                 field=field,
                 fix=f"give the {name} as {values}, a list (1,15), a range (1-5) or a step "
                 "of at least 1 (*/15)",
             )
-        raise InputError(f"{field} {cron!r} is not a valid cron expression", field=field, fix=fix)
+        said = f"{field} {quoted(cron)} is not a valid cron expression"
+        raise InputError(said, field=field, fix=fix)
     # croniter's own R (random) is drawn anew each time a tick reads the cron: a daily job
     # would fire at several random minutes a day. H (hashed) it refuses without a seed.
     if not macro and any(
         part.upper().startswith(("R", "H")) for part in re.split(r"[\s,/-]+", cron) if part
     ):
         raise InputError(
-            f"{field} {cron!r} uses R or H, which standard cron does not have",
+            f"{field} {quoted(cron)} uses R or H, which standard cron does not have",
             field=field,
             fix="give the minute and hour as numbers, e.g. '17 9 * * *' for 09:17",
         )
@@ -181,7 +182,8 @@ def validate_cron(cron: str, timezone: str, field: str = "trigger.cron") -> None
     # Monday to Friday, fires Friday to Monday, and `5-1 * * * *` 57 minutes an hour.
     if not macro and (backwards := _backwards_range(fields)) is not None:
         raise InputError(
-            f"{field} {cron!r} has the range {backwards} backwards, which standard cron refuses",
+            f"{field} {quoted(cron)} has the range {backwards} backwards, which standard cron "
+            "refuses",
             field=field,
             fix="write ranges in ascending order (1-5); split a range that wraps: 50-59,0-10",
         )
@@ -191,7 +193,7 @@ def validate_cron(cron: str, timezone: str, field: str = "trigger.cron") -> None
         zone = None
     if zone is None or timezone in _NOT_ZONES or timezone.startswith(_NOT_ZONE_FOLDERS):
         raise InputError(
-            f"trigger.timezone {timezone!r} is not an IANA time zone",
+            f"trigger.timezone {quoted(timezone)} is not an IANA time zone",
             field="trigger.timezone",
             fix="use an IANA name such as UTC or Europe/Paris",
         )
@@ -199,7 +201,7 @@ def validate_cron(cron: str, timezone: str, field: str = "trigger.cron") -> None
         croniter(read, datetime.now(zone)).get_next(datetime)
     except CroniterBadDateError:
         raise InputError(
-            f"{field} {cron!r} never fires: no month has that day",
+            f"{field} {quoted(cron)} never fires: no month has that day",
             field=field,
             fix="choose a day the month has, e.g. '0 9 30 4 *' for 30 April",
         ) from None

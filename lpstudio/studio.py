@@ -125,7 +125,7 @@ def refuse_new_user_name(name: str, field: str) -> None:
         or any(c.isspace() or not c.isprintable() for c in name)
     ):
         raise InputError(
-            f"invalid user name {name!r}",
+            f"invalid user name {quoted(name)}",
             field=field,
             fix=f"give the login name the person uses (no spaces or ':', at most {USER_NAME_MAX})",
         )
@@ -423,8 +423,9 @@ class Studio:
             )
         if admin is not None and ":" in admin:
             raise InputError(
-                f"{admin!r} is how an API client (api:NAME) or one of lpstudio's own processes "
-                "(lpstudio:PROCESS) acts, not a person: the workspace would have no admin",
+                f"{quoted(admin)} is how an API client (api:NAME) or one of lpstudio's own "
+                "processes (lpstudio:PROCESS) acts, not a person: the workspace would have no "
+                "admin",
                 field="admin",
                 fix="give the login name of the person who administers the workspace",
             )
@@ -899,7 +900,7 @@ class Studio:
                 fix = fix or f"fix it and test it with `lpstudio connections test {name}`"
                 failing.append(
                     (
-                        f"connection '{name}' (slot '{slot}') is {info.status}: {said}",
+                        f"connection {quoted(name)} (slot '{slot}') is {info.status}: {said}",
                         slot,
                         name,
                         fix,
@@ -1707,13 +1708,13 @@ class Studio:
                     else ("a parameter", bare)
                 )
                 raise InputError(
-                    f"{bare!r} is {kind}: reset it as {meant}",
+                    f"{quoted(bare)} is {kind}: reset it as {meant}",
                     field="reset",
                     fix=f"reset {meant} instead",
                 )
             if name not in known:
                 raise InputError(
-                    f"recipe {recipe.name} has no parameter or slot {name!r} to reset",
+                    f"recipe {recipe.name} has no parameter or slot {quoted(name)} to reset",
                     field="reset",
                     fix=f"reset one of: {', '.join(known) or '(none)'}",
                 )
@@ -2431,7 +2432,7 @@ class Studio:
                 f"project must be a folder's name, not {ref!r}", field="project", fix=fix
             )
         if not ref.strip():
-            raise InputError(f"no project given ({ref!r})", field="project", fix=fix)
+            raise InputError(f"no project given ({quoted(ref)})", field="project", fix=fix)
         folder, name = project_folder(self, ref, must_exist=False, field="project", typed=True)
         if name == ".":
             return None
@@ -2824,7 +2825,7 @@ class Studio:
 
         if role not in ROLES:
             raise InputError(
-                f"unknown role {role!r}", field="role", fix=f"use one of: {', '.join(ROLES)}"
+                f"unknown role {quoted(role)}", field="role", fix=f"use one of: {', '.join(ROLES)}"
             )
         name = composed(name)  # `josé` typed on a Mac is the josé who logs in
         self._refuse_no_person(name)
@@ -2860,8 +2861,8 @@ class Studio:
         the last-admin rule counted: the last person who was admin could step down."""
         if ":" in name:
             raise InputError(
-                f"{name!r} is how an API client (api:NAME) or one of lpstudio's own processes "
-                "(lpstudio:PROCESS) acts, not a person: it has no role to give",
+                f"{quoted(name)} is how an API client (api:NAME) or one of lpstudio's own "
+                "processes (lpstudio:PROCESS) acts, not a person: it has no role to give",
                 field="name",
                 fix="give roles to people, by the login name they use; an API client is given "
                 "the endpoints it may call instead (`lpstudio api-clients create`)",

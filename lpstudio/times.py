@@ -8,7 +8,7 @@ import math
 import re
 from datetime import UTC, datetime, timedelta, timezone
 
-from .errors import InputError
+from .errors import InputError, quoted
 
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
@@ -60,7 +60,7 @@ def parse_moment(value: str | datetime, field: str, local: bool = False) -> date
     moment = _moment(value, field, local)
     if moment is None:
         raise InputError(
-            f"{field} {_typed(value)!r} is too far ahead: past the year 9999 in UTC",
+            f"{field} {quoted(_typed(value))} is too far ahead: past the year 9999 in UTC",
             field=field,
             fix="give a moment before the year 10000 in UTC, such as 2026-11-01, or a "
             "duration back from now such as 2h or 7d",
@@ -75,7 +75,7 @@ def poll_start(text: str, field: str, local: bool = False) -> datetime:
     moment = _moment(text, field, local)
     if moment is None or moment > datetime.now(UTC) + timedelta(minutes=1):
         raise InputError(
-            f"{field} {text!r} is in the future: the poll would find nothing until then",
+            f"{field} {quoted(text)} is in the future: the poll would find nothing until then",
             field=field,
             fix="give a moment in the past, such as 2h, 7d or an earlier date",
         )
@@ -102,14 +102,14 @@ def _moment(value: str | datetime, field: str, local: bool) -> datetime | None:
         moment = datetime.min.replace(tzinfo=UTC)  # before any, refused below
     except ValueError:
         raise InputError(
-            f"{field} {text!r} is neither a date nor a duration",
+            f"{field} {quoted(text)} is neither a date nor a duration",
             field=field,
             fix=_plus_fix(text)
             or "give an ISO date such as 2026-11-01 or a duration such as 2h or 7d",
         ) from None
     if moment is not None and moment < EARLIEST:
         raise InputError(
-            f"{field} {text!r} is too far back: before 1970 in UTC",
+            f"{field} {quoted(text)} is too far back: before 1970 in UTC",
             field=field,
             fix="give a moment from 1970-01-01T00:00:00+00:00 on, such as 2026-11-01, or a "
             "shorter duration such as 30d",

@@ -36,6 +36,7 @@ from .errors import (
     LpstudioError,
     NotFoundError,
     SignatureError,
+    quoted,
 )
 from .idempotency import CLAIM_LEASE, DELIVERY_ID_HEADERS, delivery_id, left_claim_wait
 from .models import utcnow
@@ -495,7 +496,7 @@ def webhook_trigger(
     trigger = declared.get(name)
     if trigger is None:
         raise InputError(
-            f"connector {type_} (connection '{bound}') has no webhook trigger '{name}'",
+            f"connector {type_} (connection {quoted(bound)}) has no webhook trigger {quoted(name)}",
             field="trigger.trigger",
             fix=f"use one of: {', '.join(declared)}"
             if declared
@@ -506,7 +507,7 @@ def webhook_trigger(
     field = trigger.secret_field
     if not config.get(field):
         raise InputError(
-            f"connection '{bound}' has no {field}, the secret its {trigger.title} trigger "
+            f"connection {quoted(bound)} has no {field}, the secret its {trigger.title} trigger "
             "checks each delivery's signature with: no delivery is taken until it has one",
             field=field,
             fix="give it the secret the sender signs with: "

@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .errors import InputError, WorkspaceError
+from .errors import InputError, WorkspaceError, quoted
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
@@ -670,8 +670,8 @@ def current_user() -> str:
     name = os.environ.get("LPSTUDIO_USER") or getpass.getuser()
     if ":" in name:
         raise InputError(
-            f"LPSTUDIO_USER {name!r} is how an API client (api:NAME) or one of lpstudio's own "
-            "processes (lpstudio:PROCESS) acts, not a person",
+            f"LPSTUDIO_USER {quoted(name)} is how an API client (api:NAME) or one of lpstudio's "
+            "own processes (lpstudio:PROCESS) acts, not a person",
             field="LPSTUDIO_USER",
             fix="set LPSTUDIO_USER to the login name of the person acting, without ':'",
         )

@@ -21,6 +21,7 @@ from sqlalchemy import inspect, text
 
 import lpstudio.models
 from lpstudio.cli import main
+from lpstudio.errors import quoted
 from lpstudio.store import SCHEMA_HEAD, Store
 from lpstudio.studio import Studio
 from tests.conftest import write_recipe
@@ -252,7 +253,8 @@ def test_a_client_refused_an_endpoint_is_told_to_ask_for_a_new_client(server: st
     bot = make_client(server, "double-only-bot")
     for path in ("triple", "doubel"):
         error = assert_error(call(server, bot["token"], path, {"n": 1}), 404, "path")
-        assert error["message"] == f"API client double-only-bot has no endpoint {path!r}", error
+        said = f"API client double-only-bot has no endpoint {quoted(path)}"
+        assert error["message"] == said, error
         assert error["fix"] == (
             "check the path (this client may call double); to call another endpoint, ask an "
             f"admin for a new API client that may call it (POST {API}/api-clients with it "

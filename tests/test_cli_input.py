@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from lpstudio.errors import InputError, ParameterError
+from lpstudio.errors import InputError, ParameterError, quoted
 from lpstudio.sandbox.seed import make_checkout
 from lpstudio.studio import Studio
 from lpstudio.widgets import RecipeForm
@@ -564,7 +564,7 @@ def test_a_since_in_the_future_is_quoted_as_it_was_typed(ws: Path, cli, typed: s
         result = cli(command, "p/poll", option, typed, "--json")
         assert result.exit_code == 2, result.output
         message = json.loads(result.stdout)["error"]["message"]
-        assert message.startswith(f"{option} {typed!r} is in the future"), message
+        assert message.startswith(f"{option} {quoted(typed)} is in the future"), message
 
 
 def test_a_studio_error_names_the_option_the_user_typed(ws: Path, cli) -> None:

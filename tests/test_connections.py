@@ -201,6 +201,33 @@ def test_a_name_with_a_letter_beyond_ascii_is_refused_saying_the_letters_are_asc
     assert "boutique-é" not in listed(cli)
 
 
+#: Names a user may type, each as a message quotes it: as typed, a backslash once (repr
+#: doubled it: `'a\\b'`), one holding `'` in double quotes (`'it's'` read as two quotes).
+TYPED_NAMES = {"it's": '"it\'s"', "a\\b": "'a\\b'"}
+
+
+@pytest.mark.parametrize("typed", TYPED_NAMES)
+def test_a_typed_name_no_connection_or_api_client_has_is_quoted_as_typed(cli, ws, typed):
+    """A connection's name was said `'it's'` (no telling where it ends) and an API
+    client's `'a\\\\b'`, with a backslash the user never typed, while a recipe's name was
+    quoted as typed."""
+    shown = TYPED_NAMES[typed]
+    removed = cli("connections", "remove", typed)
+    added = cli("connections", "add", typed, "--type", "http")
+    assert removed.exit_code == 2 and f"no connection named {shown}\n" in removed.stderr
+    assert added.exit_code == 2 and f"invalid connection name {shown}\n" in added.stderr
+
+    def api_clients(*args: str) -> Result:
+        return CliRunner().invoke(
+            main, ["api-clients", *args, "-w", str(ws)], env={"LPSTUDIO_USER": "alice"}
+        )
+
+    revoked = api_clients("revoke", typed)
+    created = api_clients("create", typed, "--endpoint", "x")
+    assert revoked.exit_code == 2 and f"no API client named {shown}\n" in revoked.stderr
+    assert created.exit_code == 2 and f"invalid API client name {shown}\n" in created.stderr
+
+
 def test_a_field_of_the_wrong_type_is_refused_by_name(cli, sandbox):
     result = add_lp(
         cli,
@@ -1160,6 +1187,17 @@ async def test_the_rest_api_keeps_a_connection_that_a_recipe_uses(jp_fetch, cli,
         200,
         {"removed": "liveperson"},
     )
+
+
+@pytest.mark.parametrize("typed", TYPED_NAMES)
+async def test_the_rest_api_quotes_an_unknown_connection_or_api_client_as_sent(jp_fetch, ws, typed):
+    """The 404 of a connection or an API client no one has quotes the name as sent, as the
+    command line does (a backslash once, a name holding `'` in double quotes)."""
+    shown = TYPED_NAMES[typed]
+    status, answer = await rest(jp_fetch, "GET", "connections", typed)
+    assert status == 404 and answer["error"]["message"] == f"no connection named {shown}"
+    status, answer = await rest(jp_fetch, "DELETE", "api-clients", typed)
+    assert status == 404 and answer["error"]["message"] == f"no API client named {shown}"
 
 
 async def test_the_rest_api_gives_api_clients_only_endpoints_that_recipes_serve(jp_fetch, cli, ws):

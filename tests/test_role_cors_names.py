@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from lpstudio.cli import main
-from lpstudio.errors import InputError
+from lpstudio.errors import InputError, quoted
 from lpstudio.studio import Studio
 from tests.conftest import job_rows, write_recipe
 from tests.servers import API, JUPYTER_TOKEN, serving
@@ -242,7 +242,8 @@ def test_a_workspace_is_not_founded_with_an_admin_no_person_could_log_in_as(
         )
         assert init.exit_code == 2, init.output
         error = json.loads(init.stdout)["error"]
-        assert error["field"] == "--admin" and error["message"] == f"invalid user name {admin!r}"
+        assert error["field"] == "--admin", error
+        assert error["message"] == f"invalid user name {quoted(admin)}", error
         assert "login name" in error["fix"], error
         assert not founded.exists()
 

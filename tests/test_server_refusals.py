@@ -77,16 +77,36 @@ def test_a_cookie_session_without_its_xsrf_token_is_told_the_header_and_fix(
     assert "crm" not in str(listed)  # nothing was created
 
 
-def test_tornados_own_refusal_holding_a_percent_is_said_as_written(served: Served) -> None:
-    """The REST API said tornado's refusal of a query value that is no UTF-8 with each
-    '%' of the value doubled (`b'%%\\xff'`)."""
-    browser = logged_in(served)
+#: A form's body holding an `_xsrf` that is no UTF-8, as tornado reads a form's fields.
+FORM = {"content": b"_xsrf=%FF", "headers": {"Content-Type": "application/x-www-form-urlencoded"}}
+
+
+@pytest.mark.parametrize(
+    ("login", "request_line", "sent", "said"),
+    [
+        (True, "POST ?_xsrf=%25%FF", {}, "query parameter _xsrf is not UTF-8 text: %25%FF"),
+        (False, "GET ?token=%FF", {}, "query parameter token is not UTF-8 text: %FF"),
+        (True, "POST ", FORM, "form field _xsrf is not UTF-8 text: %FF"),
+    ],
+)
+def test_an_argument_jupyter_reads_that_is_no_utf8_is_refused_naming_it_and_the_fix(
+    served: Served, login: bool, request_line: str, sent: dict[str, Any], said: str
+) -> None:
+    """tornado refused `?_xsrf=%FF` (read by the XSRF check) or `?token=%FF` (by Jupyter's
+    log-in) with "Invalid unicode in _xsrf: b'\\xff'", naming no field nor fix, while a
+    query lpstudio reads itself is refused so."""
+    method, query = request_line.split(" ")
+    browser = logged_in(served) if login else httpx.Client(base_url=served.url, timeout=30)
     try:
-        refused = browser.post(f"{API}/connections?_xsrf=%25%FF", json=CONNECTION)
+        refused = browser.request(method, f"{API}/connections{query}", **sent)
     finally:
         browser.close()
-    error = error_of(refused, 400)
-    assert error["message"] == "Invalid unicode in _xsrf: b'%\\xff'", error
+    assert error_of(refused, 400) == {
+        "code": "InputError",
+        "message": said,
+        "field": said.split()[2],
+        "fix": "percent-encode the UTF-8 bytes of its text (é as %C3%A9)",
+    }
 
 
 def _store_lock(ws: Path) -> sqlite3.Connection:

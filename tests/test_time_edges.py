@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from lpstudio.errors import InputError
+from lpstudio.errors import InputError, quoted
 from lpstudio.studio import Studio
 from lpstudio.widgets.dashboard import range_label
 
@@ -85,7 +85,8 @@ def test_a_since_past_the_year_9999_is_too_far_ahead_not_back(ws: Path, cli) -> 
     """`--since 9999-12-31T23:00-05:00` was refused as "too far back", to give a date
     after the year 1."""
     error = refusal(cli("jobs", "--since", FAR_AHEAD, "--json"))
-    assert error["message"] == f"--since {FAR_AHEAD!r} is too far ahead: past the year 9999 in UTC"
+    said = f"--since {quoted(FAR_AHEAD)} is too far ahead: past the year 9999 in UTC"
+    assert error["message"] == said
     assert error["fix"] == (
         "give a moment before the year 10000 in UTC, such as 2026-11-01, or a duration back "
         "from now such as 2h or 7d"
@@ -119,7 +120,7 @@ def test_a_since_before_1970_is_refused_by_its_option_before_anything_is_saved(
     ):
         error = refusal(cli(*command, since, "--json"))
         assert error["field"] == option, error
-        assert error["message"] == f"{option} {since!r} is too far back: before 1970 in UTC"
+        assert error["message"] == f"{option} {quoted(since)} is too far back: before 1970 in UTC"
         assert error["fix"] == (
             "give a moment from 1970-01-01T00:00:00+00:00 on, such as 2026-11-01, or a "
             "shorter duration such as 30d"

@@ -13,6 +13,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from ..errors import quoted
 from ..roles import refusal
 
 
@@ -64,7 +65,7 @@ def no_person(name: str) -> ApiError | None:
     return ApiError(
         403,
         "Forbidden",
-        f"the user name {name!r} holds ':', which lpstudio keeps for API clients "
+        f"the user name {quoted(name)} holds ':', which lpstudio keeps for API clients "
         "(api:NAME) and its own processes",
         field="user",
         fix="sign in under a user name without ':' (the server's identity provider "

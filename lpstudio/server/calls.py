@@ -61,7 +61,7 @@ from referencing.exceptions import Unresolvable
 
 from ..api_clients import token_refused
 from ..checks import input_fix, typed_input
-from ..errors import ConflictError, InputError, NotFoundError, RecipeError, word
+from ..errors import ConflictError, InputError, NotFoundError, RecipeError, quoted, word
 from ..executor import RECIPE_STOPPED
 from ..idempotency import check_key, left_claim_wait
 from ..jobviews import shown_error
@@ -507,7 +507,7 @@ def _input_fix(
         return fix
     if fix.startswith(_STRUCTURES):  # no query text spells one
         fix = f"send {field} in the JSON body, a query holding text only: {fix}"
-    fix += f" (the query gave {query[field]!r})"
+    fix += f" (the query gave {quoted(query[field])})"
     if " " in query[field]:
         fix += "; a + in a query reads as a space: send it as %2B"
     return fix
@@ -574,7 +574,7 @@ async def call(
         raise ApiError(
             404,
             NotFoundError.__name__,
-            f"API client {client['name']} has no endpoint {path!r}",
+            f"API client {client['name']} has no endpoint {quoted(path)}",
             field="path",
             # A client cannot be changed once made: another one may call it, as for a
             # larger quota (`RateLimits.check`).

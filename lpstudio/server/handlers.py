@@ -46,6 +46,7 @@ from ..errors import (
     RecipeError,
     SignatureError,
     WorkspaceError,
+    quoted,
 )
 from ..idempotency import DELIVERY_ID_HEADERS, sent_once
 from ..jobviews import cancel_to_dict, job_to_dict, listed_job, refreshed_job, rerun_warning
@@ -371,15 +372,22 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
         tornado reads, as text. tornado refused a path's part that is no UTF-8 (`%FF`)
         before `prepare`, with an empty 400 naming neither its field nor the fix: it is
         kept, percent-encoded as sent, and refused as the API refuses any input, once the
-        caller has been checked (`prepare`)."""
+        caller has been checked (`prepare`). An argument Jupyter reads (`_xsrf`, `token`)
+        got tornado's "Invalid unicode in _xsrf: b'\\xff'": it is refused at once, as a
+        query `sent_query` reads is, naming it and the fix."""
         try:
             return super().decode_argument(value, name)
         except web.HTTPError:
             route = getattr(self, "route", None)
-            if route is None or name not in re.findall(r"\{(\w+)\}", route.path):
+            if route is not None and name in re.findall(r"\{(\w+)\}", route.path):
+                self.path_refused = _not_utf8(value, name, f"the {name} in the path", safe="/")
+                return quote(value, safe="/")
+            if name is None:
                 raise
-            self.path_refused = _not_utf8(value, name, f"the {name} in the path", safe="/")
-            return quote(value, safe="/")
+            in_query = value in self.request.query_arguments.get(name, ())
+            raise _not_utf8(
+                value, name, f"{'query parameter' if in_query else 'form field'} {name}"
+            ) from None
 
     def outsider_refusal(self) -> ApiError | None:
         """What a caller who is no Jupyter user is told while the workspace cannot be served
@@ -437,7 +445,7 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
                 raise ApiError(
                     400,
                     "InputError",
-                    f"unknown query parameter {name!r}",
+                    f"unknown query parameter {quoted(name)}",
                     field=name,
                     fix=f"this route takes {takes}",
                 )
@@ -478,7 +486,7 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
                 raise ApiError(
                     400,
                     "InputError",
-                    f"query parameter {name}={raw!r}: {problem[1]}",
+                    f"query parameter {name}={quoted(raw)}: {problem[1]}",
                     field=name,
                     fix=f"give {name} as {expected(schema)}",
                 )

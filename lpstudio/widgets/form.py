@@ -32,7 +32,14 @@ from traitlets import TraitError
 
 from .. import roles
 from ..connections import PLACEHOLDER
-from ..errors import ConflictError, InputError, LpstudioError, ParameterError, said_and_fix
+from ..errors import (
+    ConflictError,
+    InputError,
+    LpstudioError,
+    ParameterError,
+    quoted,
+    said_and_fix,
+)
 from ..jsonschemas import as_json
 from ..parameters import FORMAT_HUMAN, NOT_GIVEN, coerce
 from ..recipe import Recipe
@@ -722,7 +729,7 @@ class RecipeForm(w.VBox):
             )
             secrets = self.studio.held_secrets()
             raise LpstudioError(
-                f"connection '{name}' could not list {listed}: {scrub_text(said, secrets)}",
+                f"connection {quoted(name)} could not list {listed}: {scrub_text(said, secrets)}",
                 field=f"connections.{slot}",
                 fix=f"{scrub_text(fix, secrets)}, then click Refresh lists",
             ) from None
@@ -1400,7 +1407,7 @@ class RecipeForm(w.VBox):
                 continue
             if info.status != "connected":
                 status = lab_text(info.status_message or "", "above")
-                outcomes[name] = f"connection '{name}' is {info.status}: {status}"
+                outcomes[name] = f"connection {quoted(name)} is {info.status}: {status}"
         for slot, picker in self.slots.items():
             self._show_slot(slot, picker.value)
             name = self.slot_connection(slot)
