@@ -233,3 +233,43 @@ def listing_holds_one_copy(root: Path) -> None:
 
 def test_a_listing_reads_one_copy_of_a_big_parameter_where_the_job_has_both(ws: Path) -> None:
     listing_holds_one_copy(ws)
+
+
+def test_the_jobs_a_stopping_server_names_are_read_without_their_parameters_event_or_result(
+    ws: Path,
+) -> None:
+    """A stopping server's log names the jobs it holds (`Store.held_jobs`, read again when
+    its stop is cut short): it read each whole, a 5 MB parameter and a 1 MB event too."""
+    from sqlalchemy import event
+
+    from lpstudio.server.app import named_jobs
+    from lpstudio.store import worker_id
+
+    write_recipe(ws, "big/param")
+    with Studio.open(ws, user="alice") as studio:
+        version = studio.store.snapshot("big/param.ipynb", "{}", {}, "alice")
+        made = studio.store.create_job(
+            recipe="big/param.ipynb",
+            version_id=version,
+            trigger="manual",
+            parameters=BIG,
+            given=BIG,
+            event=EVENT,
+            user="alice",
+            worker=worker_id(),  # queued by this process for itself
+        )
+        said: list[str] = []
+
+        def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+            said.append(statement)
+
+        event.listen(studio.store.engine, "before_cursor_execute", seen)
+        try:
+            held = studio.store.held_jobs()
+        finally:
+            event.remove(studio.store.engine, "before_cursor_execute", seen)
+    [read] = [s for s in said if "FROM jobs" in s]
+    for column in ("parameters", "given", "event", "result", "error"):
+        assert f"jobs.{column}" not in read, read
+    assert named_jobs(held) == f"job {made.id} (big/param.ipynb, manual by alice)"
+    assert [job.status for job in held] == ["queued"]
