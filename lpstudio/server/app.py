@@ -29,6 +29,7 @@ from ..errors import LpstudioError, StoreUnavailable, StoreUnwritable
 from ..leader import SCHEDULER, Presence, StoreLease
 from ..models import Job
 from ..recipe import DEFAULT_CALL_TIMEOUT, MAX_TIMEOUT
+from ..runner import job_named
 from ..scheduler import Scheduler, say_not_ready
 from ..store import RUNNING, SCHEMA_HEAD, Store
 from ..studio import API_PATH, Studio
@@ -552,8 +553,8 @@ class LpstudioApp(ExtensionApp):
             )
         if held.queued:
             self.log.info(
-                "lpstudio: not started, queued here: %s: each starts once a worker is free, "
-                "or is cancelled if it waits for its recipe's turn",
+                "lpstudio: not started, queued here: %s: each is cancelled, not started "
+                "(a person's run, to run again)",
                 named_jobs(held.queued),
             )
         await self._answer_the_line()
@@ -655,7 +656,7 @@ class Held(NamedTuple):
 def named_jobs(jobs: Sequence[Job]) -> str:
     """Jobs as a stopping server's log names them, with what the scheduler's log says of
     its own: `job 15 (ops/sleep.ipynb, manual by ada)`."""
-    return ", ".join(f"job {job.id} ({job.recipe}, {job.trigger} by {job.user})" for job in jobs)
+    return ", ".join(map(job_named, jobs))
 
 
 def _end_without_waiting() -> None:
