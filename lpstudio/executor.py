@@ -55,6 +55,7 @@ from sqlalchemy.exc import OperationalError
 
 from . import pool as kernel_pool
 from .errors import LpstudioError, NotFoundError, WorkspaceError
+from .failures import describe_error
 from .models import Job
 from .runner import (
     NotItsTurn,
@@ -62,6 +63,7 @@ from .runner import (
     Stop,
     execute_job,
     job_ends,
+    job_named,
     process_jobs,
     recipe_stopped,
 )
@@ -74,6 +76,7 @@ from .store import (
     SCHEDULED_TRIGGERS,
     SCHEMA_HEAD,
     Store,
+    reaped,
     shown_url,
     worker_id,
     worker_is_gone,
@@ -183,6 +186,11 @@ class _Waiting:
     trigger: str = ""
     stop: Stop | None = None
 
+    @property
+    def waited(self) -> str:
+        """What it waited for, as its cancel says it (`_cancel_waiting`)."""
+        return "its recipe's turn" if self.recipe else "a free worker"
+
     def halt(self, stop: Stop) -> None:
         if stop.reason in ("cancelled", "requeue") and self.stop is None:
             self.stop = stop
@@ -291,11 +299,14 @@ class LocalExecutor(Executor):
 
     def _attempt(self, waiting: _Waiting) -> None:
         """Runs a submitted job in a worker, or parks it, the worker freed, if its turn has
-        not come."""
+        not come. Its server stopping, it starts none (`release_queued`): a Run now that
+        waited for this worker started in the middle of the stop."""
         assert waiting.future is not None
+        if self._released:
+            waiting.halt(RELEASED)  # back in the queue if a scheduler may run it, else cancelled
         try:
             if waiting.stop is not None:
-                job = self._end_waiting(waiting.job_id, waiting.stop)
+                job = self._end_waiting(waiting.job_id, waiting.stop, waiting.waited)
             else:
                 job = execute_job(
                     self.workspace,
@@ -304,7 +315,9 @@ class LocalExecutor(Executor):
                     pool=self.kernels,
                     in_turn=True,
                     credentials=self.credentials,
+                    started=_say_started,
                 )
+                _say_ended(job)
         except RecipeStopped:
             self._resolve(waiting, self._cancel_waiting(waiting.job_id, RECIPE_STOPPED))
             return
@@ -412,14 +425,14 @@ class LocalExecutor(Executor):
         """How a job that would wait now ends, its executor stopping."""
         return RELEASED if self._released else CLOSING
 
-    def _end_waiting(self, job_id: int, stop: Stop) -> Job:
+    def _end_waiting(self, job_id: int, stop: Stop, waited: str = "its recipe's turn") -> Job:
         """Ends the wait of a job stopped before it started: back in the queue when its
         server stops and a scheduler may run it (`release_queued`), else cancelled."""
         if stop.reason == "requeue":
             if self._requeue([job_id]):
                 return self.store.job(job_id)
             stop = CLOSING  # a person's run: cancelled, as when its process stops
-        return self._cancel_waiting(job_id, stop)
+        return self._cancel_waiting(job_id, stop, waited)
 
     def _requeue(self, job_ids: list[int]) -> set[int]:
         """Leaves to the schedulers those of the jobs, still queued here, that they may run
@@ -441,16 +454,16 @@ class LocalExecutor(Executor):
                 each.halt(RELEASED)  # its looker, or its worker, resolves it
         return released
 
-    def _cancel_waiting(self, job_id: int, stop: Stop) -> Job:
-        """Ends a job stopped while it waited for its turn, cancelled with why (if it is
-        still queued: it may have ended or started meanwhile)."""
+    def _cancel_waiting(self, job_id: int, stop: Stop, waited: str = "its recipe's turn") -> Job:
+        """Ends a job stopped while it waited for its turn (or what it `waited` for),
+        cancelled with why (if it is still queued: it may have ended or started meanwhile)."""
         self.store.finish_job(
             job_id,
             CANCELLED,
             Job.status == QUEUED,
             error={
                 "ename": "Cancelled",
-                "evalue": f"{stop.detail}, while it waited for its recipe's turn",
+                "evalue": f"{stop.detail}, while it waited for {waited}",
                 "cell": None,
                 "traceback": [],
             },
@@ -493,6 +506,26 @@ class LocalExecutor(Executor):
         kernels, self.kernels = self.kernels, None
         if kernels is not None:
             kernel_pool.release(kernels)
+
+
+def _say_started(job: Job) -> None:
+    """The start line of a job a server (or a notebook) runs, as the scheduler daemon's:
+    an admin reading the server's log sees which job ran when."""
+    log.info("%s", job_named(job, " started"))
+
+
+def _say_ended(job: Job) -> None:
+    """The end line of a job `_say_started` said: its state, its seconds, and what went
+    wrong as the daemon says it (`describe_error`: the stored error is scrubbed of
+    secrets). None for a job that never started, that went to another worker, or that a
+    reaper ended (its end is theirs to say, as the daemon leaves it: `reaped`)."""
+    if job.started_at is None or job.finished_at is None:
+        return
+    if job.worker != worker_id() or reaped(job):
+        return
+    seconds = (job.finished_at - job.started_at).total_seconds()
+    why = f": {describe_error(job.error, job.cells_total)}" if job.error else ""
+    log.info("%s in %.1f s%s", job_named(job, f" {job.status}"), seconds, why)
 
 
 # -- Dask ----------------------------------------------------------------------------------

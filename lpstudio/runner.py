@@ -130,6 +130,13 @@ class RecipeStopped(Exception):
         self.job = job
 
 
+def job_named(job: Job, did: str = "") -> str:
+    """A job as the logs name it, with what it `did` after its id, as the scheduler daemon
+    says it: `job 15 started (ops/sleep.ipynb, manual by ada)`. Its parameters and event
+    are never named (they may hold what a person typed)."""
+    return f"job {job.id}{did} ({job.recipe}, {job.trigger} by {job.user})"
+
+
 def recipe_stopped(store: Store, recipe: str) -> bool:
     """Whether a recipe is stopped (never started, or stopped since), as `Scheduler.fill`
     reads it. It serves no call then, so a call it accepted before does not start either;
@@ -1109,6 +1116,7 @@ def execute_job(
     group: RunningJobs | None = None,
     in_turn: bool = False,
     credentials: Collection[str] = (),
+    started: Callable[[Job], object] | None = None,
 ) -> Job:
     """Runs a queued (or claimed) job to a final state and returns its final row.
 
@@ -1120,7 +1128,8 @@ def execute_job(
     started: else `RecipeStopped`. `credentials`, lpstudio's own that the process holds
     (a server's Jupyter token, `Studio.credentials`), are masked in its output notebook,
     result and error as the workspace's secrets are: its kernel is never given one, but
-    may find one all the same (the server's user's files).
+    may find one all the same (the server's user's files). `started` is told the job
+    once it started (its executor's log line).
     """
     from nbclient.exceptions import DeadKernelError
     from papermill.exceptions import PapermillExecutionError
@@ -1144,6 +1153,8 @@ def execute_job(
         if limit is not None and job.status == QUEUED:
             raise NotItsTurn(job, limit)
         return job  # cancelled while it waited
+    if started is not None:
+        started(job)
 
     beat = workspace.setting("jobs", "heartbeat_seconds")
     limit = deadline(workspace, job, recipe)

@@ -56,7 +56,7 @@ from sqlalchemy.exc import (
     NoSuchModuleError,
     OperationalError,
 )
-from sqlalchemy.orm import Session, defer, sessionmaker
+from sqlalchemy.orm import Session, defer, load_only, sessionmaker
 
 from .errors import (
     FIX_SAID,
@@ -1848,8 +1848,16 @@ class Store:
     def held_jobs(self) -> Sequence[Job]:
         """The jobs this process runs, or queued for itself and has not started, oldest
         first: those a reaper fails as "worker lost" should the process end now (a
-        stopping server's log names them). One read."""
-        held = select(Job).where(Job.worker == worker_id(), Job.status.in_((QUEUED, RUNNING)))
+        stopping server's log names them). One read, of only what names them there (id,
+        recipe, trigger, user and status): their parameters, event and result have no
+        bound in size. A read of any other column raises."""
+        held = (
+            select(Job)
+            .options(
+                load_only(Job.id, Job.recipe, Job.trigger, Job.user, Job.status, raiseload=True)
+            )
+            .where(Job.worker == worker_id(), Job.status.in_((QUEUED, RUNNING)))
+        )
         with self.read() as s:
             return s.scalars(held.order_by(Job.id)).all()
 

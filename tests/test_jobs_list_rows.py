@@ -10,12 +10,14 @@ Jobs are written through the store: no kernel runs.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from click.testing import Result
 
+from lpstudio.models import Job
 from lpstudio.studio import Studio
 from lpstudio.widgets.jobs import JobsView
 from tests.conftest import write_recipe
@@ -39,6 +41,23 @@ def _big_job(ws: Path) -> int:
         )
         studio.store.finish_job(job.id, "succeeded", result=RESULT)
         return job.id
+
+
+@contextmanager
+def statements(studio: Studio) -> Iterator[list[str]]:
+    """The SQL statements the studio's store runs within the block, in order."""
+    from sqlalchemy import event
+
+    said: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        said.append(statement)
+
+    event.listen(studio.store.engine, "before_cursor_execute", seen)
+    try:
+        yield said
+    finally:
+        event.remove(studio.store.engine, "before_cursor_execute", seen)
 
 
 async def _get(jp_fetch: Any, *path: str, **params: str) -> Any:
@@ -140,22 +159,12 @@ async def test_a_recipe_s_last_job_is_a_list_row(jp_fetch: Any, ws: Path) -> Non
 def test_a_list_of_jobs_reads_no_event_or_result_from_the_store(ws: Path) -> None:
     """A page of jobs read each job's event and result (a million webhook jobs, 1 MB each)
     only to drop them; a job by itself, and `Studio.jobs` by default, still have them."""
-    from sqlalchemy import event
-
     job_id = _big_job(ws)
     with Studio.open(ws, user="alice") as studio:
-        said: list[str] = []
-
-        def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-            said.append(statement)
-
-        event.listen(studio.store.engine, "before_cursor_execute", seen)
-        try:
+        with statements(studio) as said:
             [listed] = studio.jobs(listed=True)
             assert list(studio.jobs_frame().index) == [job_id]
             last = studio.store.last_jobs(["hooks/big.ipynb"])["hooks/big.ipynb"]
-        finally:
-            event.remove(studio.store.engine, "before_cursor_execute", seen)
         reads = [s for s in said if "FROM jobs" in s]
         assert len(reads) >= 3, said
         for read in reads:
@@ -187,6 +196,21 @@ async def test_a_job_asked_for_listed_gives_what_moves_without_its_event_and_res
 BIG = {"payload": {"rows": ["x" * 100] * 50_000}, "note": "a run by hand"}
 
 
+def _big_param_job(studio: Studio, **more: Any) -> Job:
+    """A queued Run now of big/param with `BIG` as its parameters, and `more` fields."""
+    write_recipe(studio.workspace.root, "big/param")
+    version = studio.store.snapshot("big/param.ipynb", "{}", {}, "alice")
+    return studio.store.create_job(
+        recipe="big/param.ipynb",
+        version_id=version,
+        trigger="manual",
+        parameters=BIG,
+        given=BIG,
+        user="alice",
+        **more,
+    )
+
+
 def listing_holds_one_copy(root: Path) -> None:
     """A list of jobs with a 5 MB parameter read each job's parameters twice, as run
     (`parameters`) and as given (`given`), though a row shows neither whole: the memory
@@ -194,17 +218,8 @@ def listing_holds_one_copy(root: Path) -> None:
     job by itself gives both (a rerun gives `given` again)."""
     import tracemalloc
 
-    write_recipe(root, "big/param")
     with Studio.open(root, user="alice") as studio:
-        version = studio.store.snapshot("big/param.ipynb", "{}", {}, "alice")
-        made = studio.store.create_job(
-            recipe="big/param.ipynb",
-            version_id=version,
-            trigger="manual",
-            parameters=BIG,
-            given=BIG,
-            user="alice",
-        )
+        made = _big_param_job(studio)
 
         def peak(read: Callable[[], Any]) -> int:
             tracemalloc.start()
@@ -233,3 +248,22 @@ def listing_holds_one_copy(root: Path) -> None:
 
 def test_a_listing_reads_one_copy_of_a_big_parameter_where_the_job_has_both(ws: Path) -> None:
     listing_holds_one_copy(ws)
+
+
+def test_the_jobs_a_stopping_server_names_are_read_without_their_parameters_event_or_result(
+    ws: Path,
+) -> None:
+    """A stopping server's log names the jobs it holds (`Store.held_jobs`, read again when
+    its stop is cut short): it read each whole, a 5 MB parameter and a 1 MB event too."""
+    from lpstudio.server.app import named_jobs
+    from lpstudio.store import worker_id
+
+    with Studio.open(ws, user="alice") as studio:
+        made = _big_param_job(studio, event=EVENT, worker=worker_id())  # queued for itself
+        with statements(studio) as said:
+            held = studio.store.held_jobs()
+    [read] = [s for s in said if "FROM jobs" in s]
+    for column in ("parameters", "given", "event", "result", "error"):
+        assert f"jobs.{column}" not in read, read
+    assert named_jobs(held) == f"job {made.id} (big/param.ipynb, manual by alice)"
+    assert [job.status for job in held] == ["queued"]

@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, NamedTuple
 
 from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.utils import url_path_join
@@ -29,6 +29,7 @@ from ..errors import LpstudioError, StoreUnavailable, StoreUnwritable
 from ..leader import SCHEDULER, Presence, StoreLease
 from ..models import Job
 from ..recipe import DEFAULT_CALL_TIMEOUT, MAX_TIMEOUT
+from ..runner import job_named
 from ..scheduler import Scheduler, say_not_ready
 from ..store import RUNNING, SCHEMA_HEAD, Store
 from ..studio import API_PATH, Studio
@@ -542,20 +543,19 @@ class LpstudioApp(ExtensionApp):
             # Running jobs finish within the grace period or are stopped (requeued when no
             # cell ran); the lease is freed.
             await loop.run_in_executor(None, self._scheduler_thread.join)
-        held = await self._held_jobs(store)  # the scheduler's have ended: the server's own
-        running = [job for job in held if job.status == RUNNING]
-        if running:  # as the scheduler daemon says it (`Scheduler.drain`), with the jobs
+        held = await self._held(store)  # the scheduler's have ended: the server's own
+        if held.running:  # as the scheduler daemon says it (`Scheduler.drain`), with the jobs
             self.log.info(
                 "lpstudio: waiting up to %d s for %d running job(s): %s",
                 math.ceil(max(0.0, deadline - loop.time())),
-                len(running),
-                named_jobs(running),
+                len(held.running),
+                named_jobs(held.running),
             )
-        if queued := [job for job in held if job.status != RUNNING]:
+        if held.queued:
             self.log.info(
-                "lpstudio: not started, queued here: %s: each starts once a worker is free, "
-                "or is cancelled if it waits for its recipe's turn",
-                named_jobs(queued),
+                "lpstudio: not started, queued here: %s: each is cancelled, not started "
+                "(a person's run, to run again)",
+                named_jobs(held.queued),
             )
         await self._answer_the_line()
         if self._presence is not None:
@@ -568,16 +568,19 @@ class LpstudioApp(ExtensionApp):
         for studio in studios:
             await loop.run_in_executor(None, studio.close)
 
-    async def _held_jobs(self, store: Store | None) -> Sequence[Job]:
+    async def _held(self, store: Store | None) -> Held:
         """The jobs this process runs or queued for itself (`Store.held_jobs`), read in a
         thread; none, said, from a store that does not answer."""
-        if store is None:
-            return ()
-        try:
-            return await asyncio.get_running_loop().run_in_executor(None, store.held_jobs)
-        except Exception as exc:
-            self.log.warning("lpstudio: the jobs this server runs unread: %s", exc)
-            return ()
+        held: Sequence[Job] = ()
+        if store is not None:
+            try:
+                held = await asyncio.get_running_loop().run_in_executor(None, store.held_jobs)
+            except Exception as exc:
+                self.log.warning("lpstudio: the jobs this server runs unread: %s", exc)
+        return Held(
+            [job for job in held if job.status == RUNNING],
+            [job for job in held if job.status != RUNNING],
+        )
 
     def _cut_short(self, why: str) -> None:
         """Stops waiting: the requests waiting on the extension's threads are answered 503
@@ -604,16 +607,14 @@ class LpstudioApp(ExtensionApp):
 
     async def _say_left(self, store: Store | None) -> None:
         """Names in the log the jobs a cut stop leaves behind, to be ended by others."""
-        held = await self._held_jobs(store)
-        running = [job for job in held if job.status == RUNNING]
-        queued = [job for job in held if job.status != RUNNING]
-        left = [f"{named_jobs(running)} running"] * bool(running)
-        left += [f"{named_jobs(queued)} queued"] * bool(queued)
+        held = await self._held(store)
+        left = [f"{named_jobs(held.running)} running"] * bool(held.running)
+        left += [f"{named_jobs(held.queued)} queued"] * bool(held.queued)
         if left:
             self.log.warning(
                 "lpstudio: leaving %s: the schedulers on the store end %s as %s worker is lost",
                 " and ".join(left),
-                *(("it", "its") if len(held) == 1 else ("them", "their")),
+                *(("it", "its") if len(held.running + held.queued) == 1 else ("them", "their")),
             )
 
     async def stop_extension(self) -> None:
@@ -643,10 +644,19 @@ class LpstudioApp(ExtensionApp):
         self.pool.shutdown(wait=False)
 
 
+class Held(NamedTuple):
+    """The jobs a stopping server holds (`Store.held_jobs`), running and queued apart, as
+    its log names them (`named_jobs`)."""
+
+    running: list[Job]
+    #: Queued for itself, not started.
+    queued: list[Job]
+
+
 def named_jobs(jobs: Sequence[Job]) -> str:
     """Jobs as a stopping server's log names them, with what the scheduler's log says of
     its own: `job 15 (ops/sleep.ipynb, manual by ada)`."""
-    return ", ".join(f"job {job.id} ({job.recipe}, {job.trigger} by {job.user})" for job in jobs)
+    return ", ".join(map(job_named, jobs))
 
 
 def _end_without_waiting() -> None:
