@@ -759,7 +759,7 @@ class Studio:
         a token's shape) and the studio's `credentials` (the Jupyter server's token). A
         default holding one is refused when it runs, but shown it would let an operator
         call recipes as its holder."""
-        from .redaction import scrub
+        from .redaction import described_masker, scrub
 
         secrets = self.held_secrets() if secrets is None else secrets
         # One frozenset: `scrub` masks every string of the description with it, and made a
@@ -767,8 +767,9 @@ class Studio:
         secrets = frozenset(
             {*secrets, *self.api_clients.live_tokens(description), *self.credentials}
         )
+        text = described_masker(secrets)
         return {
-            key: value if key in kept else scrub(value, secrets)
+            key: value if key in kept else scrub(value, secrets, text)
             for key, value in description.items()
         }
 
