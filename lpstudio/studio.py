@@ -1091,11 +1091,13 @@ class Studio:
         from .models import RecipeSettings
 
         state = RecipeSettings.settings["state"].as_string()
-        with self.store.read() as s:
-            rows = s.scalars(
-                select(RecipeSettings).where(state == "started").order_by(RecipeSettings.recipe)
+        with self.store.read() as s:  # rows, not objects: a call reads them all on its way
+            rows = s.execute(
+                select(RecipeSettings.recipe, RecipeSettings.settings)
+                .where(state == "started")
+                .order_by(RecipeSettings.recipe)
             )
-            return {row.recipe: dict(row.settings) for row in rows}
+            return {recipe: dict(settings) for recipe, settings in rows}
 
     def started_gone(self) -> list[str]:
         """Started recipes whose notebook is gone (deleted, or moved away): settings are kept
@@ -2903,14 +2905,14 @@ class Studio:
         found: list[tuple[str, Recipe | LpstudioError]] = []
         if names is None:
             paths = self.workspace.recipe_files()
+            named = [(self.workspace.listed_name(path), path) for path in paths]
         else:
-            paths = self.workspace.named_recipe_files(names)
-        for path in paths:
+            named = self.workspace.named_recipe_files(names)
+        for name, path in named:
             try:
                 stat = path.stat()
             except OSError:  # gone since it was listed
                 continue
-            name = self.workspace.listed_name(path)
             try:
                 found.append((name, _recipe_as_of(path, name, stat.st_mtime_ns, stat.st_size)))
             except RecipeError as exc:

@@ -101,3 +101,22 @@ def test_a_delivery_reads_its_recipe_only(studio: Studio, loaded: list[str]) -> 
     recipe, jobs, _ = studio.receive_webhook(studio.webhook_id(idle), {}, body)
     assert (recipe.name, jobs[0].status) == (idle, "queued")
     assert set(loaded) <= {"mine/hook.ipynb", idle}
+
+
+def test_a_call_serves_no_started_recipe_that_is_a_link_or_behind_one_now(
+    studio: Studio, ws: Path
+) -> None:
+    """A call looks each started name's folders up once, not through `realpath` per name;
+    a name is still its notebook's real path, exactly."""
+    projects = ws / "projects"
+    studio.start("mine/cb2")
+    (projects / "mine" / "cb2.ipynb").rename(projects / "other0" / "cb2.ipynb")
+    (projects / "mine" / "cb2.ipynb").symlink_to("../other0/cb2.ipynb")
+    assert studio.endpoint("cb")["recipe"] == "mine/cb.ipynb"
+    with pytest.raises(NotFoundError, match="no started callable recipe at 'cb2'"):
+        studio.endpoint("cb2")
+
+    (projects / "mine").rename(projects / "real")  # moved away, and linked back
+    (projects / "mine").symlink_to("real")
+    with pytest.raises(NotFoundError, match="no started callable recipe at 'cb'"):
+        studio.endpoint("cb")
