@@ -116,10 +116,10 @@ def _last_stored(studio: Studio, name: str) -> Any:
 
 
 def _callables(studio: Studio) -> list[Recipe]:
-    """Every callable recipe that loads (broken ones are left out)."""
+    """Every callable recipe that loads (broken ones are left out); no other is parsed."""
     return [
         recipe
-        for _, recipe in studio.recipe_files()
+        for _, recipe in studio.recipe_files(kind="callable")
         if isinstance(recipe, Recipe) and recipe.trigger_kind == "callable"
     ]
 

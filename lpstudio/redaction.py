@@ -517,6 +517,18 @@ def _beginnings(secrets: frozenset[str]) -> tuple[int, dict[str, tuple[str, ...]
 Masker = Callable[[str, Collection[str]], str]  # `scrub_text` or `scrub_answer`
 
 
+@functools.lru_cache(maxsize=8)
+def described_masker(secrets: frozenset[str]) -> Masker:
+    """`scrub_text` for `secrets` (no `Secrets`: nothing given to a job), each text masked
+    once: recipes copied from one template describe themselves in the same strings (a
+    parameter's help, a schema's keys and descriptions), and a listing of 1,500 masked each
+    again for every recipe, looking its pattern up by a set of hundreds of secrets each
+    time. Only what recipes describe themselves in is kept (bounded), never a job's output."""
+    mask = functools.partial(scrub_text, secrets=frozenset(secrets))
+    masked = functools.lru_cache(maxsize=8192)(mask)
+    return lambda text, _secrets: masked(text)
+
+
 def scrub(data: Any, secrets: Collection[str], text: Masker = scrub_text) -> Any:
     """Replaces every secret inside the strings of a JSON-like structure, its objects' keys
     too (`{token: 1}` shows the token as well as `{"t": token}` does), and a number that is

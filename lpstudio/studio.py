@@ -206,6 +206,20 @@ def _recipe_as_of(path: Path, name: str, mtime_ns: int, size: int) -> Recipe:
     return Recipe.load(path, name)
 
 
+@functools.lru_cache(maxsize=4096)
+def _may_be(kind: str, path: Path, mtime_ns: int, size: int) -> bool:
+    """Whether a version of a recipe file may be a recipe of trigger `kind`, from its
+    bytes, without parsing it (a new process parsed all 1,500 of a large brand's to learn
+    their callables' paths: 2 s): its notebook's JSON names the kind as a string of its
+    own, or holds a `\\u` escape, the one JSON escape that may spell a letter of it. One
+    that cannot be read is parsed, to be told why."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return True
+    return json.dumps(kind).encode() in data or b"\\u" in data
+
+
 #: The triggers whose jobs a stopped recipe holds queued until it starts, given no values
 #: (`_given`): they run on the version it starts with. A retry keeps its job's.
 HELD_TRIGGERS = ("schedule", "poll", "webhook")
@@ -760,7 +774,7 @@ class Studio:
         a token's shape) and the studio's `credentials` (the Jupyter server's token). A
         default holding one is refused when it runs, but shown it would let an operator
         call recipes as its holder."""
-        from .redaction import scrub
+        from .redaction import described_masker, scrub
 
         secrets = self.held_secrets() if secrets is None else secrets
         # One frozenset: `scrub` masks every string of the description with it, and made a
@@ -768,8 +782,9 @@ class Studio:
         secrets = frozenset(
             {*secrets, *self.api_clients.live_tokens(description), *self.credentials}
         )
+        text = described_masker(secrets)
         return {
-            key: value if key in kept else scrub(value, secrets)
+            key: value if key in kept else scrub(value, secrets, text)
             for key, value in description.items()
         }
 
@@ -1091,11 +1106,13 @@ class Studio:
         from .models import RecipeSettings
 
         state = RecipeSettings.settings["state"].as_string()
-        with self.store.read() as s:
-            rows = s.scalars(
-                select(RecipeSettings).where(state == "started").order_by(RecipeSettings.recipe)
+        with self.store.read() as s:  # rows, not objects: a call reads them all on its way
+            rows = s.execute(
+                select(RecipeSettings.recipe, RecipeSettings.settings)
+                .where(state == "started")
+                .order_by(RecipeSettings.recipe)
             )
-            return {row.recipe: dict(row.settings) for row in rows}
+            return {recipe: dict(settings) for recipe, settings in rows}
 
     def started_gone(self) -> list[str]:
         """Started recipes whose notebook is gone (deleted, or moved away): settings are kept
@@ -2892,25 +2909,28 @@ class Studio:
     # idempotent calls they take, and webhooks (`lpstudio.endpoints`, `lpstudio.webhooks`).
 
     def recipe_files(
-        self, names: Iterable[str] | None = None
+        self, names: Iterable[str] | None = None, kind: str | None = None
     ) -> list[tuple[str, Recipe | LpstudioError]]:
         """Every recipe file by name (or those of `names` only, found without a walk of
         `projects/`: `Workspace.named_recipe_files`), parsed, or the error that keeps it
         from loading. Each call looks at the files again, but parses only those that
         changed: a callable's lookup must cost little more than a `stat` per started recipe.
-        Shared by `endpoints` and `webhooks`, which look a call's or a delivery's recipe up
-        in it."""
+        Of `kind` only: a file whose bytes show it is none (`_may_be`) is left out unparsed,
+        and the rest may still be of another kind. Shared by `endpoints` and `webhooks`,
+        which look a call's or a delivery's recipe up in it."""
         found: list[tuple[str, Recipe | LpstudioError]] = []
         if names is None:
             paths = self.workspace.recipe_files()
+            named = [(self.workspace.listed_name(path), path) for path in paths]
         else:
-            paths = self.workspace.named_recipe_files(names)
-        for path in paths:
+            named = self.workspace.named_recipe_files(names)
+        for name, path in named:
             try:
                 stat = path.stat()
             except OSError:  # gone since it was listed
                 continue
-            name = self.workspace.listed_name(path)
+            if kind is not None and not _may_be(kind, path, stat.st_mtime_ns, stat.st_size):
+                continue
             try:
                 found.append((name, _recipe_as_of(path, name, stat.st_mtime_ns, stat.st_size)))
             except RecipeError as exc:

@@ -23,7 +23,7 @@ import re
 import stat
 import sys
 import tomllib
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -1253,19 +1253,28 @@ class Workspace:
             if _is_recipe_real(path, projects)
         )
 
-    def named_recipe_files(self, names: Iterable[str]) -> list[Path]:
-        """The recipe notebooks of `names` (recipe names, as the store keeps them), as
-        `recipe_files` lists them, read without walking `projects/`: a call or a delivery
-        looks at the started recipes' files only, whatever else the workspace holds. A name
-        that is a link, a folder or a checkpoint now, or not there, is none (a name is its
-        notebook's real path under `projects/`, exactly)."""
-        projects = os.path.realpath(self.projects)
+    def named_recipe_files(self, names: Iterable[str]) -> list[tuple[str, Path]]:
+        """The recipe notebooks of `names` (recipe names, as the store keeps them), each by
+        its name, as `recipe_files` lists them, read without walking `projects/`: a call or a
+        delivery looks at the started recipes' files only, whatever else the workspace
+        holds. A name that is a link, a folder or a checkpoint now, or not there, or one
+        that goes through a link, is none (a name is its notebook's real path under
+        `projects/`, exactly): one `lstat` a name and one a folder they share, where
+        `realpath` looked at each name's every folder again."""
+        listed = self.projects  # a property: made once, not once a name
+        projects = os.path.realpath(listed)
+        folders: dict[str, bool] = {}  # whether each is a folder, not a link: looked at once
         found = []
         for name in dict.fromkeys(names):  # strings, not paths: a call reads each of them
             named = os.path.join(projects, name)
-            if os.path.realpath(named) == named and _is_recipe_name(name) and os.path.isfile(named):
-                found.append(self.projects / name)
-        return sorted(found)
+            if (
+                os.path.normpath(named) == named  # no `..`, `.` or `//` in it
+                and _is_recipe_name(name)
+                and _is_kind(named, stat.S_ISREG)
+                and all(_is_folder(folder, folders) for folder in _folders_of(projects, name))
+            ):
+                found.append((listed / name, name))
+        return [(name, path) for path, name in sorted(found)]
 
     def notebook_names(self) -> Iterator[str]:
         """The name under `projects/` of each `*.ipynb` there, unresolved and unchecked: the
@@ -1311,6 +1320,29 @@ class Workspace:
         `projects/` by its real path, it is its name already (a listing names every
         recipe)."""
         return path.relative_to(self.projects).as_posix()
+
+
+def _folders_of(projects: str, name: str) -> Iterator[str]:
+    """The folders under `projects` that a name under it goes through (`shop`, `shop/eu`)."""
+    parts = name.split("/")[:-1]
+    for depth in range(1, len(parts) + 1):
+        yield os.path.join(projects, *parts[:depth])
+
+
+def _is_kind(path: str, kind: Callable[[int], bool]) -> bool:
+    """Whether `path` is there, of `kind` (`stat.S_ISREG`, `stat.S_ISDIR`), itself and not
+    through a link."""
+    try:
+        return kind(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _is_folder(path: str, seen: dict[str, bool]) -> bool:
+    """`_is_kind` of a folder, each looked at once (`seen`): a project holds many recipes."""
+    if path not in seen:
+        seen[path] = _is_kind(path, stat.S_ISDIR)
+    return seen[path]
 
 
 def _is_recipe_real(real: Path, projects: Path) -> bool:

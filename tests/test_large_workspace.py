@@ -127,3 +127,41 @@ def test_recipes_copied_from_one_template_check_its_schemas_once_and_each_refuse
             "metadata.lpstudio.trigger.input_schema.type is not valid JSON Schema"
             in rows[f"p/bad{n}.ipynb"]
         )
+
+
+def test_a_listing_masks_each_text_recipes_share_once_and_a_new_secret_at_once(
+    ws: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Copies of one template describe themselves in the same strings (help, schema keys):
+    a listing of 1,500 masked each again for every recipe, half of a warm listing's time."""
+    from lpstudio import redaction
+
+    later = "tok-later-0123456789"
+    help_text = f"the greeting; never the token {later}"
+    for n in range(20):
+        write_recipe(
+            ws,
+            f"p/copy{n}",
+            parameters=f"greeting: str = 'hi'  # {help_text}",
+            metadata={"title": f"Copy {n}", "description": "Sends a reminder to each contact"},
+        )
+    with Studio.open(ws, user="alice") as studio:
+        studio.connections.add("crm", "http", {"token": "tok-first-0123456789"}, "alice")
+        redaction.described_masker.cache_clear()
+        masked: list[str] = []  # each text searched for secrets
+        search = redaction._secret_spans
+
+        def counted(text: str, *args: Any) -> list[tuple[int, int]]:
+            masked.append(text)
+            return search(text, *args)
+
+        monkeypatch.setattr(redaction, "_secret_spans", counted)
+        first = studio.recipes()
+        once = len(masked)
+        assert studio.recipes() == first and len(masked) == once  # all masked before
+        assert once < 5 * 20  # each copy's own title, and what the copies share, once
+
+        studio.connections.add("crm2", "http", {"token": later}, "alice")
+        rows = studio.recipes()
+    helps = {row["parameters"]["properties"]["greeting"]["description"] for row in rows}
+    assert helps == {"the greeting; never the token ****"}

@@ -5,6 +5,7 @@ not served, a stopped webhook's deliveries are kept, an unknown hook is not foun
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -101,3 +102,45 @@ def test_a_delivery_reads_its_recipe_only(studio: Studio, loaded: list[str]) -> 
     recipe, jobs, _ = studio.receive_webhook(studio.webhook_id(idle), {}, body)
     assert (recipe.name, jobs[0].status) == (idle, "queued")
     assert set(loaded) <= {"mine/hook.ipynb", idle}
+
+
+def test_a_call_serves_no_started_recipe_that_is_a_link_or_behind_one_now(
+    studio: Studio, ws: Path
+) -> None:
+    """A call looks each started name's folders up once, not through `realpath` per name;
+    a name is still its notebook's real path, exactly."""
+    projects = ws / "projects"
+    studio.start("mine/cb2")
+    (projects / "mine" / "cb2.ipynb").rename(projects / "other0" / "cb2.ipynb")
+    (projects / "mine" / "cb2.ipynb").symlink_to("../other0/cb2.ipynb")
+    assert studio.endpoint("cb")["recipe"] == "mine/cb.ipynb"
+    with pytest.raises(NotFoundError, match="no started callable recipe at 'cb2'"):
+        studio.endpoint("cb2")
+
+    (projects / "mine").rename(projects / "real")  # moved away, and linked back
+    (projects / "mine").symlink_to("real")
+    with pytest.raises(NotFoundError, match="no started callable recipe at 'cb'"):
+        studio.endpoint("cb")
+
+
+def test_a_try_and_a_client_of_a_path_not_started_parse_the_callable_recipes_only(
+    studio: Studio, ws: Path, loaded: list[str]
+) -> None:
+    """Neither may take a path a recipe not started names, so both look at every recipe's
+    file, but a file that cannot be a callable's is not parsed (a new process parsed all
+    1,500 of a large brand's: 2 s)."""
+    copy = studio.try_template("cb_optin", "mine")
+    assert studio.api_clients.create("later", ["idle5"])[0]["endpoints"] == ["idle5"]
+    callables = {"mine/cb.ipynb", "mine/cb2.ipynb"} | {
+        f"other{n % 3}/idle_cb{n}.ipynb" for n in range(IDLE)
+    }
+    read = {"templates/cb_optin.ipynb", "mine/cb_optin.ipynb", "mine/hook.ipynb"}  # started
+    assert loaded and set(loaded) <= callables | read
+
+    # One whose kind only a JSON escape spells is a callable all the same: its path is taken.
+    text = copy.read_text(encoding="utf-8").replace('"callable"', '"c\\u0061llable"', 1)
+    assert '"callable"' not in text
+    (ws / "projects" / "mine" / "escaped.ipynb").write_text(text, encoding="utf-8")
+    copy.unlink()
+    again = json.loads(studio.try_template("cb_optin", "other0").read_text(encoding="utf-8"))
+    assert again["metadata"]["lpstudio"]["trigger"]["path"] == "optin-2"
