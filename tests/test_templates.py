@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import jsonschema
 import nbformat
+import papermill
 import pytest
 
 from lpstudio.gallery import find_template, templates_dir
@@ -87,6 +88,15 @@ def test_each_template_is_a_valid_recipe_with_only_its_checked_outputs() -> None
         for cell in template.recipe.notebook.cells:
             if cell.cell_type == "code" and "nbval-check-output" not in cell.metadata.tags:
                 assert not cell.outputs and cell.execution_count is None, (name, cell.source)
+
+
+def test_papermill_sees_every_parameter_of_each_template() -> None:
+    """`papermill --help-notebook` lists, and `-p`/`-y` take without "Passed unknown
+    parameter", every parameter lpstudio reads: papermill's pattern reads no `date | None`."""
+    for name in TEMPLATES:
+        template = find_template(name)
+        seen = papermill.inspect_notebook(str(template.path))
+        assert set(seen) == set(template.recipe.parameters), name
 
 
 def test_the_optin_recipe_checks_requests_against_its_declared_input_schema() -> None:
