@@ -10,6 +10,7 @@ before any job exists.
 
 from __future__ import annotations
 
+import copy
 import difflib
 import json
 import os
@@ -1071,7 +1072,7 @@ class Recipe:
     @cached_property
     def canonical_json(self) -> str:
         """The notebook's content in a stable form, for content-addressed versions."""
-        return json.dumps(self.notebook, sort_keys=True, ensure_ascii=False, indent=1)
+        return _canonical(self.notebook)
 
 
 def _unreachable(path: str) -> str | None:
@@ -1285,6 +1286,52 @@ def _add_cell_ids(nb: nbformat.NotebookNode) -> None:
         cell.id = f"cell-{index}"
     nb.metadata.setdefault("orig_nbformat_minor", nb.nbformat_minor)
     nb.nbformat_minor = nbformat.v4.nbformat_minor
+
+
+def without_papermill(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """A copy of `nb` without what papermill's `load_notebook_node` adds to a notebook it
+    reads: the notebook's `metadata.papermill` when it is the one this papermill's loader
+    writes (empty parameters and environment, its version), each cell's `metadata.papermill`
+    when empty and `metadata.tags` when empty. Loading the copy again gives `nb` back, so a
+    version written to a file without them reads back as the same version. Anything else
+    stays: a user's papermill metadata and tags, and the metadata another papermill's loader
+    added (this one would keep it, where it would add its own version in its place)."""
+    from papermill.version import version  # imported as `Recipe.parse` imports papermill
+
+    nb = copy.deepcopy(nb)
+    added = {"default_parameters": {}, "parameters": {}, "environment_variables": {}}
+    if nb.metadata.get("papermill") == {**added, "version": version}:
+        del nb.metadata["papermill"]
+    for cell in nb.cells:
+        for key in ("papermill", "tags"):
+            if cell.metadata.get(key, None) in ({}, []):
+                del cell.metadata[key]
+    return nb
+
+
+def notebook_file(content: str) -> str:
+    """The file's text that a stored version's `content` is written back as (by a restore):
+    the notebook as JupyterLab saves it (nbformat's `writes`, and a newline at its end),
+    without what papermill's loader added (`without_papermill`). Versions are
+    stored and hashed in `Recipe.canonical_json`'s form, which is no notebook file's: written
+    as it is, every cell's metadata gained papermill's keys and `git diff` showed each line
+    changed. Content in no such form (the text of a notebook that did not load, kept by
+    `Studio.keep_current`) is written back as it is."""
+    try:
+        held = json.loads(content)
+        if not (isinstance(held, dict) and _canonical(held) == content):
+            return content
+        nb = nbformat.from_dict(held)
+        nbformat.validate(nb)
+    except (ValueError, RecursionError, nbformat.ValidationError):  # JSON, depth, schema
+        return content
+    return nbformat.writes(without_papermill(nb)) + "\n"
+
+
+def _canonical(notebook: Any) -> str:
+    """The text versions are stored and hashed as: changing it would give every recipe a new
+    version id."""
+    return json.dumps(notebook, sort_keys=True, ensure_ascii=False, indent=1)
 
 
 @lru_cache(maxsize=4096)

@@ -69,6 +69,7 @@ from .recipe import (
     TRIGGER_FIELD,
     Recipe,
     missing_connector,
+    notebook_file,
     restore_advice,
     timeout_refused,
 )
@@ -1159,7 +1160,8 @@ class Studio:
     def restore(self, ref: str | os.PathLike[str], version: str) -> dict[str, Any]:
         """Writes an old version's notebook and parameters back as the recipe's current
         ones, and its connections as `_restored_choice` chooses them. Versions are
-        content-addressed, so the restored content keeps that version's id. It is how a
+        content-addressed, so the restored content keeps that version's id; its file is
+        written as JupyterLab saves it (`notebook_file`), reading back as that version. It is how a
         recipe whose notebook broke is mended, so the notebook is not loaded first, and how
         a deleted one comes back (its folder too)."""
         path, name = self.versioned_file(ref)
@@ -1183,7 +1185,7 @@ class Studio:
         kept = self.keep_current(path, name)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.restore")
-        tmp.write_text(content)
+        tmp.write_text(notebook_file(content), encoding="utf-8")
         os.replace(tmp, path)
         then = chosen["settings"]
         try:
