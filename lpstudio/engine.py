@@ -15,6 +15,8 @@ It is registered on papermill's `papermill.engine` entry point as `lpstudio`, so
   that reports a kernel's death itself (`reports_deaths`: lpstudio's runner, in the job's
   error or its stop) has nbclient's "Kernel died ..." errors left out of the log (the CLI
   printed one above the job's own error, worded otherwise);
+- caps the outputs the notebook keeps (`max_output_mb`, `OutputCap`): past the cap the
+  cells run on, their outputs dropped, and the cell where it was passed says so once;
 - writes the output notebook through its caller (`writer`), who scrubs secrets from it,
   when papermill would save it: at most once a second, a save put off by that second
   written once it has passed, while the next cell runs (`Saves`); the caller writes the
@@ -22,9 +24,11 @@ It is registered on papermill's `papermill.engine` entry point as `lpstudio`, so
 
 Run by papermill itself (`papermill --engine lpstudio`, no lpstudio job), a notebook of a
 workspace is run as in JupyterLab: its kernel is told the notebook's path
-(`JPY_SESSION_NAME`), so its connection slots are those its recipe's settings bind; and
-every write of the output notebook, papermill's last ones too, is scrubbed of the
-workspace's secrets, as a job's is. Outside any workspace, the notebook is papermill's.
+(`JPY_SESSION_NAME`), so its connection slots are those its recipe's settings bind; every
+write of the output notebook, papermill's last ones too, is scrubbed of the workspace's
+secrets, as a job's is; and its outputs are capped by the workspace's `[jobs]
+max_output_mb`. Outside any workspace, the notebook is papermill's (no cap unless one is
+given).
 
 Kernels come from the process's kernel pool (`lpstudio.pool`) when there is one: a kernel
 that is already started and connected, used by this one notebook and then shut down. The
@@ -162,6 +166,93 @@ class Saves:
             self.write()
 
 
+#: The outputs a cell may add past the cap all the same: a failing cell's error says why.
+ALWAYS_KEPT = frozenset({"error"})
+#: The messages whose outputs are dropped once the cap is passed: nothing of them is kept,
+#: so none asks for a save of the notebook either.
+DROPPED = frozenset(
+    {"stream", "display_data", "execute_result", "update_display_data", "clear_output"}
+)
+
+
+class OutputCap:
+    """The bound on the bytes of outputs a run keeps, all cells together, as JupyterLab's
+    server bounds what reaches a browser (`iopub_data_rate_limit`): a cell printing in a
+    loop grew the output notebook, its process's memory and each of its saves without end.
+
+    Counted as each output arrives, from its message (the UTF-8 bytes of its text, data
+    and traceback, what the notebook's JSON holds of it), never by serialising the
+    notebook. A cell's outputs emptied by `clear_output` give their bytes back: a progress
+    line redrawn in place keeps one line. The first output that would pass the cap is
+    dropped, and so is every later one but an error; the notebook's outputs then stay as
+    they were (clears and display updates ignored), with one note in the cell where it
+    happened."""
+
+    def __init__(self, limit_mb: float, whose: str = "this job's") -> None:
+        self.limit_mb = limit_mb
+        self.limit = int(limit_mb * 1_000_000)
+        self.whose = whose
+        self.total = 0  # bytes of the outputs kept
+        self.by_cell: dict[int, int] = {}
+        self.stopped = False
+
+    def admits(self, cell_index: int, size: int, clears: bool, always: bool = False) -> bool:
+        """Whether an output of `size` bytes is kept, counting it if so; `clears`: the
+        cell's outputs are emptied first (a `clear_output(wait=True)` pending)."""
+        if self.stopped and not always:
+            return False
+        if not always and self._room(cell_index, clears) < size:
+            self.stopped = True
+            return False
+        self._keep(cell_index, size, clears)
+        return True
+
+    def head(self, cell_index: int, text: str, clears: bool) -> str:
+        """The whole lines of a stream's `text` that fit in the room the cap left, kept:
+        a loop's prints come in chunks of megabytes, each more than the room left."""
+        room = max(0, self._room(cell_index, clears))
+        data = text.encode("utf-8", "surrogatepass")[:room]
+        head = data[: data.rfind(b"\n") + 1]
+        if head:
+            self._keep(cell_index, len(head), clears)
+        return head.decode("utf-8", "surrogatepass")
+
+    def _room(self, cell_index: int, clears: bool) -> int:
+        freed = self.by_cell.get(cell_index, 0) if clears else 0
+        return self.limit - self.total + freed
+
+    def _keep(self, cell_index: int, size: int, clears: bool) -> None:
+        if clears:
+            self.cleared(cell_index)
+        self.by_cell[cell_index] = self.by_cell.get(cell_index, 0) + size
+        self.total += size
+
+    def cleared(self, cell_index: int) -> None:
+        """A cell's outputs were emptied."""
+        self.total -= self.by_cell.pop(cell_index, 0)
+
+    def note(self) -> Any:
+        """The output that says, in the cell where the cap was passed, why nothing follows."""
+        text = (
+            f"lpstudio: output stopped here: {self.whose} outputs passed jobs.max_output_mb "
+            f"({self.limit_mb:g} MB); the cells go on running. Write large results to a file "
+            "or a connection instead, or raise max_output_mb under [jobs] in lpstudio.toml.\n"
+        )
+        return nbformat.v4.new_output("stream", name="stderr", text=text)
+
+
+def output_bytes(value: Any) -> int:
+    """The UTF-8 bytes of the strings in a message's content (the keys and JSON's
+    punctuation aside; any other value as JSON): what its output adds to the notebook."""
+    if isinstance(value, str):
+        return len(value) if value.isascii() else len(value.encode("utf-8", "surrogatepass"))
+    if isinstance(value, dict):
+        return sum(output_bytes(item) for item in value.values())
+    if isinstance(value, list):
+        return sum(output_bytes(item) for item in value)
+    return len(json.dumps(value))
+
+
 class StudioNotebookClient(PapermillNotebookClient):
     """papermill's client, with a silent bootstrap and callbacks around each cell.
 
@@ -182,10 +273,12 @@ class StudioNotebookClient(PapermillNotebookClient):
         before_cell: Callable[[Any], None] | None = None,
         secrets: frozenset[str] = frozenset(),
         saves: Saves | None = None,
+        cap: OutputCap | None = None,
         **kw: Any,
     ) -> None:
         super().__init__(nb_man, **kw)
         self._bootstrap = bootstrap
+        self._cap = cap
         self._secrets = secrets
         self._saves = saves
         self._on_cell = on_cell
@@ -240,10 +333,57 @@ class StudioNotebookClient(PapermillNotebookClient):
         status) says the kernel took the cell."""
         self._heard()
         try:
+            if self._cap is not None and self._cap.stopped and msg["msg_type"] in DROPPED:
+                # Dropped (`output`): nbclient's alone, without papermill's save of a notebook
+                # it leaves as it was, or its log of an output it returns none of.
+                return super(PapermillNotebookClient, self).process_message(msg, cell, cell_index)
             return super().process_message(msg, cell, cell_index)
         finally:
             self._handled += 1
             self._owe_save()  # papermill's autosave at each message may have owed one
+
+    def output(
+        self, outs: list[Any], msg: dict[str, Any], display_id: str | None, cell_index: int
+    ) -> Any:
+        """nbclient's, for an output the cap admits (`OutputCap`); the first it refuses
+        leaves the note in the cell instead, and freezes the notebook's outputs."""
+        cap = self._cap
+        if cap is None:
+            return super().output(outs, msg, display_id, cell_index)
+        hooked = bool(self.output_hook_stack[msg["parent_header"].get("msg_id")])
+        clears = self.clear_before_next_output and not hooked  # nbclient's delayed clear
+        always = msg["msg_type"] in ALWAYS_KEPT
+        stopped = cap.stopped
+        if cap.admits(cell_index, output_bytes(msg["content"]), clears, always):
+            return super().output(outs, msg, display_id, cell_index)
+        if stopped:
+            return None
+        out = None  # passed by this output: what of it fits, then the note
+        if msg["msg_type"] == "stream":
+            content = msg["content"]
+            content["text"] = cap.head(cell_index, content["text"], clears)
+            if content["text"]:
+                out = super().output(outs, msg, display_id, cell_index)
+        self.clear_before_next_output = False  # frozen: the note is never cleared
+        outs.append(cap.note())
+        return out
+
+    def clear_output(self, outs: list[Any], msg: dict[str, Any], cell_index: int) -> None:
+        """nbclient's, giving a cleared cell's bytes back to the cap; none once it is
+        passed (the outputs stay as they were, the note with them)."""
+        if self._cap is None:
+            return super().clear_output(outs, msg, cell_index)
+        if self._cap.stopped:
+            return None
+        super().clear_output(outs, msg, cell_index)
+        if not outs and not self.clear_before_next_output:
+            self._cap.cleared(cell_index)
+        return None
+
+    def _update_display_id(self, display_id: str, msg: dict[str, Any]) -> None:
+        """nbclient's, until the cap is passed: the outputs then stay as they were."""
+        if self._cap is None or not self._cap.stopped:
+            super()._update_display_id(display_id, msg)
 
     def _owe_save(self) -> None:
         """Writes an owed save (`Saves`) once its second has passed, by a timer on the loop
@@ -579,6 +719,7 @@ class StudioEngine(NBClientEngine):
         reports_deaths: bool = False,
         writer: Callable[[Any], None] | None = None,
         pool: kernel_pool.KernelPool | bool | None = None,
+        max_output_mb: float | None = None,
         **kwargs: Any,
     ) -> Any:
         notebook = notebook_file(kwargs.get("input_path"))
@@ -599,6 +740,10 @@ class StudioEngine(NBClientEngine):
         # Without lpstudio's writer papermill writes the output notebook itself: scrubbed
         # of the secrets of the notebook's workspace.
         secrets = workspace_secrets(workspace) if writer is None else frozenset()
+        if max_output_mb is None and workspace is not None:  # its workspace's, as a job's
+            max_output_mb = workspace.setting("jobs", "max_output_mb")
+        whose = "this job's" if job_context is not None else "this notebook's"
+        cap = OutputCap(max_output_mb, whose) if max_output_mb is not None else None
         saves = None
         if writer is not None:  # the caller writes the final notebook
             nb_man.save = nb_man.autosave_cell = saves = Saves(nb_man, writer)
@@ -652,6 +797,7 @@ class StudioEngine(NBClientEngine):
                 before_cell=before_cell,
                 secrets=secrets,
                 saves=saves,
+                cap=cap,
                 **final_kwargs,
             )
             if ready is not None:

@@ -1237,6 +1237,7 @@ def execute_job(
             reports_deaths=True,  # its stop, or its error, says its kernel died
             writer=writer,
             pool=kernels or False,
+            max_output_mb=workspace.setting("jobs", "max_output_mb"),
         )
         finished = True
     except JobStopped:

@@ -158,6 +158,9 @@ created = {created!r}
 {jobs[retention_days]}
 # A job of a recipe without a `timeout` of its own fails once it has run this long (0: never).
 {jobs[timeout_seconds]}
+# Megabytes of outputs a job's cells may keep in its output notebook, all cells together:
+# past them its outputs are dropped (its cells still run) and the notebook says so.
+{jobs[max_output_mb]}
 
 [webhooks]
 # An unsigned delivery without a delivery id is queued once per identical body within this
@@ -218,6 +221,7 @@ KNOWN_SETTINGS: dict[str, dict[str, Setting]] = {
         "stale_after_seconds": Setting(60, Number(0, 86_400, "seconds", low_allowed=False)),
         "retention_days": Setting(30, Number(0, 36_500, "days")),
         "timeout_seconds": Setting(3_600, Number(0, 10**9, "seconds")),
+        "max_output_mb": Setting(50, Number(1, 10_000, "megabytes of outputs")),
     },
     "triggers": {
         "auto_stop_after": Setting(

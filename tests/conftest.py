@@ -57,6 +57,18 @@ def write_recipe(
     return path
 
 
+def set_setting(ws: Path, key: str, value: str) -> None:
+    """Sets `key` (a line `lpstudio init` wrote in the workspace's lpstudio.toml) to `value`,
+    as an admin edits it."""
+    config = ws / "lpstudio.toml"
+    lines = config.read_text().splitlines()
+    assert any(line.startswith(f"{key} =") for line in lines), "written by init"
+    config.write_text(
+        "\n".join(f"{key} = {value}" if line.startswith(f"{key} =") else line for line in lines)
+        + "\n"
+    )
+
+
 @pytest.fixture(autouse=True)
 def _no_stop_left_in_this_process() -> Iterator[None]:
     """A CLI command run in this process installs its Ctrl-C and SIGTERM handlers, and a

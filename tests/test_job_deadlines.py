@@ -26,21 +26,7 @@ from lpstudio.models import Job
 from lpstudio.runner import deadline
 from lpstudio.studio import Studio
 
-from .conftest import job_rows, run_cli, run_json, write_recipe
-
-
-def set_timeout_seconds(ws: Path, value: str) -> None:
-    """Sets `[jobs] timeout_seconds` in the workspace's lpstudio.toml, as an admin edits it."""
-    config = ws / "lpstudio.toml"
-    lines = config.read_text().splitlines()
-    assert any(line.startswith("timeout_seconds =") for line in lines), "written by init"
-    config.write_text(
-        "\n".join(
-            f"timeout_seconds = {value}" if line.startswith("timeout_seconds =") else line
-            for line in lines
-        )
-        + "\n"
-    )
+from .conftest import job_rows, run_cli, run_json, set_setting, write_recipe
 
 
 def test_a_hung_cell_of_a_recipe_without_a_timeout_ends_at_the_workspace_deadline(
@@ -48,7 +34,7 @@ def test_a_hung_cell_of_a_recipe_without_a_timeout_ends_at_the_workspace_deadlin
 ) -> None:
     """The hung job ends failed at the workspace's deadline, its error naming that deadline
     and the fix, and the job queued behind it (the recipe's concurrency is 1) runs."""
-    set_timeout_seconds(ws, "3")
+    set_setting(ws, "timeout_seconds", "3")
     # A cell that never ends by itself (x 1), holding no GIL: only a deadline ends it.
     hangs = "if x == 1:\n    threading.Event().wait()"
     write_recipe(ws, "p/hangs", cells=("import threading", hangs, "y = x"))
@@ -99,7 +85,7 @@ def test_a_hung_cell_of_a_recipe_without_a_timeout_ends_at_the_workspace_deadlin
 def test_the_deadline_in_effect_is_the_job_s_else_the_recipe_s_else_the_workspace_s(
     ws: Path,
 ) -> None:
-    set_timeout_seconds(ws, "90")
+    set_setting(ws, "timeout_seconds", "90")
     write_recipe(ws, "p/own", metadata={"title": "own", "timeout": 30})
     write_recipe(ws, "p/none")
     with Studio.open(ws, user="alice") as studio:
@@ -114,7 +100,7 @@ def test_the_deadline_in_effect_is_the_job_s_else_the_recipe_s_else_the_workspac
     assert recipe_s.fixed["fix"].endswith("; then `lpstudio rerun 7`")  # the job's own rerun
     assert workspace_s.seconds == 90 and "[jobs] timeout_seconds" in workspace_s.whose
 
-    set_timeout_seconds(ws, "0")  # no deadline, as the README says
+    set_setting(ws, "timeout_seconds", "0")  # no deadline, as the README says
     with Studio.open(ws, user="alice") as studio:
         assert deadline(studio.workspace, Job(timeout=None), none).seconds is None
 
@@ -123,7 +109,7 @@ def test_the_deadline_in_effect_is_the_job_s_else_the_recipe_s_else_the_workspac
 def test_a_bad_workspace_deadline_is_refused_naming_the_field_and_the_fix(
     ws: Path, value: str
 ) -> None:
-    set_timeout_seconds(ws, value)
+    set_setting(ws, "timeout_seconds", value)
     write_recipe(ws, "p/x")
     config = ws / "lpstudio.toml"
     with pytest.raises(WorkspaceError) as refused:
@@ -140,7 +126,7 @@ def test_a_bad_workspace_deadline_is_refused_naming_the_field_and_the_fix(
     assert ran.exit_code == 2, ran.output
     said = json.loads(ran.stdout)["error"]
     assert said["field"] == "jobs.timeout_seconds" and said["fix"] == refused.value.fix
-    set_timeout_seconds(ws, "3600")
+    set_setting(ws, "timeout_seconds", "3600")
     assert job_rows(ws) == 0  # refused before any job was queued
 
 
