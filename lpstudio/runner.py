@@ -644,18 +644,21 @@ class NotebookWriter:
             self.secrets = Secrets(self.secrets | held, getattr(self.secrets, "given", ""))
 
     def add_banner(self, error: dict[str, Any]) -> None:
-        """Puts the reason a job stopped at the top of its partial output notebook."""
+        """Puts the reason a job stopped at the top of its partial output notebook, and
+        marks the cell it cut off (`mark_cut_off`), which the banner links to."""
         if self.nb is None:
             return
         where = ""
+        said, fix = said_and_fix(error)
         cell = error.get("cell")
         if cell is not None and 0 <= cell < len(self.nb.cells):
-            # Counted from 1, as JupyterLab does, and with this banner above it; or by the
-            # cell's own mark, which no inserted cell shifts.
+            # By the cell's own mark, which no inserted cell shifts; or counted from 1, as
+            # JupyterLab does, with this banner and papermill's anchor above it.
             count = self.nb.cells[cell].get("execution_count")
-            where = f" at In [{count}]" if count is not None else f" in cell {cell + 2}"
+            at, mark = ("at", f"In [{count}]") if count is not None else ("in", f"cell {cell + 3}")
+            where = f' {at} <a href="#papermill-error-cell">{mark}</a>'  # as papermill's links
+            self.mark_cut_off(cell, error["ename"], said)
         # Where it stopped goes with what happened, before its fix (`said_and_fix`).
-        said, fix = said_and_fix(error)
         fix = f"<br>fix: {fix}" if fix else ""
         banner = nbformat.v4.new_markdown_cell(
             f'<span style="color:red; font-size:2em;">lpstudio: {said}{where}{fix}</span>'
@@ -663,6 +666,25 @@ class NotebookWriter:
         banner.metadata["tags"] = [BANNER_TAG]
         self.nb.cells.insert(0, banner)
         self(self.nb)
+
+    def mark_cut_off(self, at: int, ename: str, said: str) -> None:
+        """Marks the cell a stop or a dead kernel cut off as papermill marks a cell whose
+        execution raised: the error as its output (unless it has one: the interrupt of
+        papermill's own timeout gives one), papermill's anchor before it. It had neither:
+        papermill-aware tools, and a reader looking for the error, found nothing there.
+        papermill's next run of the notebook takes the anchor out, as it does its own."""
+        from papermill.execute import ERROR_ANCHOR_MSG, ERROR_MARKER_TAG
+
+        cell = self.nb.cells[at]
+        outputs = cell.get("outputs")
+        if outputs is not None and not any(out.output_type == "error" for out in outputs):
+            traceback = [f"{ename}: {said}"]
+            outputs.append(
+                nbformat.v4.new_output("error", ename=ename, evalue=said, traceback=traceback)
+            )
+        anchor = nbformat.v4.new_markdown_cell(ERROR_ANCHOR_MSG)
+        anchor.metadata["tags"] = [ERROR_MARKER_TAG]
+        self.nb.cells.insert(at, anchor)
 
     def outputs(self) -> dict[str, Any] | None:
         """The recipe's result (its last `set_result`), with its `respond` answer if any."""
