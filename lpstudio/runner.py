@@ -897,9 +897,9 @@ def run_notebook(
 ) -> Any:
     """`papermill.execute_notebook` of a parsed recipe, with no input or output file: its
     steps (an earlier run's cells taken out and parameters injected, `parameterized`;
-    metadata prepared, the engine, the error check) on a copy of the notebook. papermill's own would
-    copy it through JSON, validating it twice, and serialise the executed notebook only to
-    drop it (there is no output path: the job's `NotebookWriter` writes it): 0.7 ms of a
+    metadata prepared, the engine, the error check) on a copy of the notebook. papermill's
+    own would copy it through JSON, validating it twice, and serialise the executed notebook
+    only to drop it (there is no output path: the job's `NotebookWriter` writes it): 0.7 ms of a
     trivial job, more for a larger notebook. Nor is its warning on parameters it cannot
     read needed: lpstudio read the parameters cell with Python's own parser and checked
     every value before the job."""
