@@ -70,6 +70,7 @@ T = TypeVar("T")
 
 
 ENGINE_NAME = "lpstudio"
+BANNER_TAG = "lpstudio-error"  # the tag of the banner atop a cut-off job's output notebook
 PROGRESS_EVERY = 1.0  # seconds between two progress writes of a running job
 
 
@@ -643,25 +644,47 @@ class NotebookWriter:
             self.secrets = Secrets(self.secrets | held, getattr(self.secrets, "given", ""))
 
     def add_banner(self, error: dict[str, Any]) -> None:
-        """Puts the reason a job stopped at the top of its partial output notebook."""
+        """Puts the reason a job stopped at the top of its partial output notebook, and
+        marks the cell it cut off (`mark_cut_off`), which the banner links to."""
         if self.nb is None:
             return
         where = ""
+        said, fix = said_and_fix(error)
         cell = error.get("cell")
         if cell is not None and 0 <= cell < len(self.nb.cells):
-            # Counted from 1, as JupyterLab does, and with this banner above it; or by the
-            # cell's own mark, which no inserted cell shifts.
+            # By the cell's own mark, which no inserted cell shifts; or counted from 1, as
+            # JupyterLab does, with this banner and papermill's anchor above it.
             count = self.nb.cells[cell].get("execution_count")
-            where = f" at In [{count}]" if count is not None else f" in cell {cell + 2}"
+            at, mark = ("at", f"In [{count}]") if count is not None else ("in", f"cell {cell + 3}")
+            where = f' {at} <a href="#papermill-error-cell">{mark}</a>'  # as papermill's links
+            self.mark_cut_off(cell, error["ename"], said)
         # Where it stopped goes with what happened, before its fix (`said_and_fix`).
-        said, fix = said_and_fix(error)
         fix = f"<br>fix: {fix}" if fix else ""
         banner = nbformat.v4.new_markdown_cell(
             f'<span style="color:red; font-size:2em;">lpstudio: {said}{where}{fix}</span>'
         )
-        banner.metadata["tags"] = ["lpstudio-error"]
+        banner.metadata["tags"] = [BANNER_TAG]
         self.nb.cells.insert(0, banner)
         self(self.nb)
+
+    def mark_cut_off(self, at: int, ename: str, said: str) -> None:
+        """Marks the cell a stop or a dead kernel cut off as papermill marks a cell whose
+        execution raised: the error as its output (unless it has one: the interrupt of
+        papermill's own timeout gives one), papermill's anchor before it. It had neither:
+        papermill-aware tools, and a reader looking for the error, found nothing there.
+        papermill's next run of the notebook takes the anchor out, as it does its own."""
+        from papermill.execute import ERROR_ANCHOR_MSG, ERROR_MARKER_TAG
+
+        cell = self.nb.cells[at]
+        outputs = cell.get("outputs")
+        if outputs is not None and not any(out.output_type == "error" for out in outputs):
+            traceback = [f"{ename}: {said}"]
+            outputs.append(
+                nbformat.v4.new_output("error", ename=ename, evalue=said, traceback=traceback)
+            )
+        anchor = nbformat.v4.new_markdown_cell(ERROR_ANCHOR_MSG)
+        anchor.metadata["tags"] = [ERROR_MARKER_TAG]
+        self.nb.cells.insert(at, anchor)
 
     def outputs(self) -> dict[str, Any] | None:
         """The recipe's result (its last `set_result`), with its `respond` answer if any."""
@@ -873,26 +896,17 @@ def run_notebook(
     nb: Any, parameters: dict[str, Any], start_timeout: float = 60, **engine_kwargs: Any
 ) -> Any:
     """`papermill.execute_notebook` of a parsed recipe, with no input or output file: its
-    steps (parameters injected, metadata prepared, an earlier run's error markers taken
-    out, the engine, the error check) on a copy of the notebook. papermill's own would
-    copy it through JSON, validating it twice, and serialise the executed notebook only to
-    drop it (there is no output path: the job's `NotebookWriter` writes it): 0.7 ms of a
+    steps (an earlier run's cells taken out and parameters injected, `parameterized`;
+    metadata prepared, the engine, the error check) on a copy of the notebook. papermill's
+    own would copy it through JSON, validating it twice, and serialise the executed notebook
+    only to drop it (there is no output path: the job's `NotebookWriter` writes it): 0.7 ms of a
     trivial job, more for a larger notebook. Nor is its warning on parameters it cannot
     read needed: lpstudio read the parameters cell with Python's own parser and checked
     every value before the job."""
     from papermill.engines import papermill_engines
-    from papermill.execute import (
-        prepare_notebook_metadata,
-        raise_for_execution_errors,
-        remove_error_markers,
-    )
-    from papermill.parameterize import parameterize_notebook
+    from papermill.execute import prepare_notebook_metadata, raise_for_execution_errors
 
-    nb = copy.deepcopy(nb)  # the parsed recipe is shared (`parsed`): only ever read
-    if parameters:
-        injects_declared_types()
-        nb = parameterize_notebook(nb, parameters, engine_name=ENGINE_NAME)
-    nb = remove_error_markers(prepare_notebook_metadata(nb, None, None))
+    nb = prepare_notebook_metadata(parameterized(nb, parameters), None, None)
     nb = on_a_loop_of_its_own(
         papermill_engines.execute_notebook_with_engine,
         ENGINE_NAME,
@@ -908,6 +922,35 @@ def run_notebook(
     )
     raise_for_execution_errors(nb, None)
     return nb
+
+
+def recipe_cells(nb: Any) -> list[Any]:
+    """The notebook's cells but those a run adds to it, which an output notebook kept as a
+    recipe holds: papermill's injected parameters and error markers, lpstudio's banner."""
+    from papermill.execute import ERROR_MARKER_TAG
+
+    added = {"injected-parameters", ERROR_MARKER_TAG, BANNER_TAG}
+    return [cell for cell in nb.cells if added.isdisjoint(cell.metadata.get("tags", ()))]
+
+
+def parameterized(nb: Any, parameters: dict[str, Any]) -> Any:
+    """A copy of a recipe's notebook as a job runs it (and `--prepare-only` writes it):
+    the cells an earlier run added taken out, whatever is injected now, and `parameters`
+    injected, recorded in `metadata.papermill.parameters` even when there are none.
+    papermill replaces an injected cell only when it injects: a job given no values ran
+    the cell of the output notebook the recipe was saved from, its old values over the
+    defaults and settings the form showed, while the job said it was given none; and
+    lpstudio's banner of that run stayed atop the new results, counted as a cell."""
+    from papermill.parameterize import parameterize_notebook
+
+    nb = copy.copy(nb)  # the parsed recipe is shared (`parsed`): only ever read
+    nb.metadata = copy.deepcopy(nb.metadata)
+    nb.cells = copy.deepcopy(recipe_cells(nb))
+    nb.metadata.setdefault("papermill", {})["parameters"] = parameters
+    if not parameters:
+        return nb
+    injects_declared_types()
+    return parameterize_notebook(nb, parameters, engine_name=ENGINE_NAME)
 
 
 @functools.cache
@@ -932,15 +975,9 @@ def injects_declared_types() -> None:
 
 
 def cells_to_run(nb: Any, parameters: dict[str, Any]) -> int:
-    """How many cells a job runs once `run_notebook` prepared its notebook: an earlier run's
-    error markers are taken out, and papermill's injected parameters cell is added, or
-    replaces the one a recipe saved from an output notebook still holds."""
-    from papermill.execute import ERROR_MARKER_TAG
-
-    tags = [cell.metadata.get("tags", []) for cell in nb.cells]
-    kept = [cell_tags for cell_tags in tags if ERROR_MARKER_TAG not in cell_tags]
-    injected = any("injected-parameters" in cell_tags for cell_tags in kept)
-    return len(kept) + (1 if parameters and not injected else 0)
+    """How many cells a job runs once `parameterized` prepared its notebook: the recipe's
+    own, and the injected parameters cell if it is given any."""
+    return len(recipe_cells(nb)) + (1 if parameters else 0)
 
 
 def output_path_for(workspace: Workspace, job: Job) -> Path:

@@ -7,7 +7,6 @@ path raises an `InputError` and leaves the store and the files as they were.
 from __future__ import annotations
 
 import contextlib
-import copy
 import functools
 import json
 import logging
@@ -74,7 +73,7 @@ from .recipe import (
     timeout_refused,
 )
 from .roles import SET_ROLE, shown_entry
-from .runner import injects_declared_types, write_notebook
+from .runner import parameterized, write_notebook
 from .scalars import from_numpy, integral
 from .settings import read_settings, saved_settings, saved_settings_of, update_settings
 from .store import (
@@ -2008,21 +2007,13 @@ class Studio:
         holds what a run's job would get: the saved settings, the values given over them,
         and the defaults a job injects (`_job_parameters`)."""
         from papermill.execute import prepare_notebook_metadata
-        from papermill.parameterize import parameterize_notebook
-
-        from .runner import ENGINE_NAME
 
         recipe, given = self.validate(ref, parameters or {}, parse)
         saved = self._saved_parameters(recipe, saved_settings(self.store, recipe.name))
         values = self._job_parameters(recipe, {**saved, **given})
-        # On a copy: papermill changes the notebook it parameterizes, and the parsed recipe
-        # is shared (`parsed`): the process's next job of it would run these values.
-        nb = copy.deepcopy(recipe.notebook)
-        if values:  # as a job injects them: a tuple[...] parameter as a tuple
-            injects_declared_types()
-            nb = parameterize_notebook(
-                nb, as_declared(recipe.schema, values), engine_name=ENGINE_NAME
-            )
+        # As a job injects them (a tuple[...] parameter as a tuple), on a copy: the parsed
+        # recipe is shared (`parsed`), and the process's next job of it would run these.
+        nb = parameterized(recipe.notebook, as_declared(recipe.schema, values))
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
         path = (
             self.workspace.history

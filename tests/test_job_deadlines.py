@@ -166,8 +166,17 @@ def test_a_kernel_killed_mid_job_is_said_once_with_its_cause_and_fix(ws: Path) -
     said_shown = KILLED.search(shown.stdout)
     assert said_shown and shown.stderr == "", shown.stdout + shown.stderr
     assert said_shown[2] == str(job.id), shown.stdout
-    banner = nbformat.read(ws / job.output_path, as_version=4).cells[0].source
+    nb = nbformat.read(ws / job.output_path, as_version=4)
+    banner = nb.cells[0].source
     said, fix = job.error["evalue"], job.error["fix"]
     count = job.error["execution_count"]
-    where = f"at In [{count}]" if count is not None else "in cell 4"  # below the banner
+    # below the banner and papermill's anchor, which it links to
+    where = f"at {linked(f'In [{count}]')}" if count is not None else f"in {linked('cell 5')}"
     assert f"lpstudio: {said} {where}<br>fix: {fix}</span>" in banner, banner
+    (died,) = [out for out in nb.cells[4].outputs if out.output_type == "error"]
+    assert (died.ename, died.evalue) == ("DeadKernelError", said)  # the cell's own error
+
+
+def linked(mark: str) -> str:
+    """A banner's mark of its cell, linked to papermill's anchor before the cell."""
+    return f'<a href="#papermill-error-cell">{mark}</a>'

@@ -145,14 +145,16 @@ def test_a_run_killed_in_a_long_cell_leaves_its_finished_cells_and_names_that_ce
     assert (error["ename"], error["cell"], error["execution_count"]) == ("WorkerLost", 3, 4)
     assert shown["progress"] == {"done": 3, "total": 4}
     nb = saved(path)
-    banner, cells = nb.cells[0], nb.cells[1:]
+    banner, anchor, cells = nb.cells[0], nb.cells[4], nb.cells[1:4] + nb.cells[5:]
     assert "lpstudio: worker lost: the process running this job is gone" in banner.source
     assert banner.source.endswith(
-        f" at In [4]<br>fix: `lpstudio rerun {job.id}` runs it again (a send its delivery ledger "
-        "holds is not sent again)</span>"
+        f' at <a href="#papermill-error-cell">In [4]</a><br>fix: `lpstudio rerun {job.id}` runs '
+        "it again (a send its delivery ledger holds is not sent again)</span>"
     ), banner.source
+    assert 'id="papermill-error-cell"' in anchor.source  # papermill's, before the cut-off cell
     assert printed(cells[2]) == "before\n"
     assert statuses(nb) == ["completed"] * 3 + ["failed"]
+    assert cells[3].outputs[-1].ename == "WorkerLost"
     cut = cells[3].metadata.papermill
     assert (cut["exception"], cut["end_time"] is not None) == (True, True), cut
     assert cut["duration"] >= 0, cut
