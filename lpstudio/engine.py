@@ -759,12 +759,14 @@ def bind_code(context: str) -> str:
 
 def told_code(path: str | None) -> str:
     """Tells a kernel that papermill runs its notebook outside a job (headless: it builds no
-    form, `kernel.runtime.HEADLESS_VAR`) and, given `path`, the notebook it runs, as
-    JupyterLab does (`JPY_SESSION_NAME`), leaving no name behind."""
+    form, `kernel.runtime.HEADLESS_VAR`) and the notebook it runs, as JupyterLab does
+    (`JPY_SESSION_NAME`), or, without `path`, none: one inherited from the kernel of a
+    notebook that started papermill (`!papermill ...` in JupyterLab) names that notebook,
+    whose recipe's connections this one's would take. Leaves no name behind."""
     from .kernel.runtime import HEADLESS_VAR
 
-    told = {HEADLESS_VAR: "1"} | ({"JPY_SESSION_NAME": path} if path else {})
-    return f"import os as _o; _o.environ.update({json.dumps(told)}); del _o"
+    changes: dict[str, str | None] = {HEADLESS_VAR: "1", "JPY_SESSION_NAME": path}
+    return environ_code(changes)
 
 
 def _folder_at_import() -> str | None:

@@ -95,6 +95,28 @@ def test_papermill_through_lpstudios_engine_builds_no_form(
     assert out.stat().st_size < 80_000
 
 
+def test_lpstudios_engine_clears_a_session_name_its_starter_inherited(
+    ws: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`!papermill --engine lpstudio scratch.ipynb out.ipynb` in a recipe's kernel in
+    JupyterLab: papermill's kernel inherits `JPY_SESSION_NAME` naming that recipe, and a
+    notebook outside any workspace took the recipe's connections for its own."""
+    recipe = slotted(ws)
+    monkeypatch.setenv("JPY_SESSION_NAME", str(recipe))
+    scratch = write_recipe(tmp_path / "elsewhere", "scratch", cells=(NAMED,))
+
+    with pytest.raises(papermill.PapermillExecutionError) as raised:
+        papermill.execute_notebook(
+            str(scratch),
+            str(tmp_path / "out.ipynb"),
+            engine_name="lpstudio",
+            cwd=str(scratch.parent),
+            progress_bar=False,
+        )
+
+    assert raised.value.ename == "WorkspaceError", raised.value.evalue
+
+
 def test_papermills_own_engine_refuses_a_slot_bound_by_settings(ws: Path, tmp_path: Path):
     """Plain `papermill` tells the kernel nothing: the bound slot was read as a connection's
     name and said missing, with the fix to create it (it is bound already). The form's cell

@@ -967,17 +967,44 @@ def _interactive(slot: str) -> tuple[str, str, dict[str, Any], str | None]:
 
 def _refuse_untold(slot: str, workspace: Workspace, store: Store, available: list[Any]) -> None:
     """Refuses `slot` in a kernel that was not told which notebook it runs (papermill's own
-    engine, nbconvert, nbval) in a folder of `projects/` where a recipe binds the slot to
-    another connection than the one named like it (or to one, where none is named so):
-    taken as a connection's name, it used another app account (another Shopify store)
-    without a word, or was said to be missing though the settings bind it."""
+    engine, nbconvert, nbval), or told one that is not there, where a recipe in its folder
+    binds the slot otherwise (`_bound_otherwise`): taken as a connection's name, it used
+    another app account (another Shopify store) without a word, or was said to be missing
+    though the settings bind it."""
+    found = _bound_otherwise(slot, workspace, store, available)
+    if found is None:
+        return
+    recipe, binds = found
+    told = notebook_path()  # one that is not there (renamed, with no studio's server)
+    untold = (
+        f"this kernel's notebook {told} is not there"
+        if told
+        else "this kernel was not told which notebook it runs"
+    )
+    raise InputError(
+        f"connection slot '{slot}': {untold}, and recipe {word(recipe)} in its folder binds "
+        f"the slot to {quoted(binds) if binds else 'no connection'}, not to a connection "
+        f"named '{slot}'",
+        field="connections",
+        fix="run the notebook with `papermill --engine lpstudio`, or open it in JupyterLab, "
+        "or set JPY_SESSION_NAME to the notebook's path before its kernel starts",
+    )
+
+
+def _bound_otherwise(
+    slot: str, workspace: Workspace, store: Store, available: list[Any]
+) -> tuple[str, str | None] | None:
+    """The first recipe in the kernel's folder, when it is under `projects/`, whose slot
+    `slot` its settings bind to another connection than the one named like it (or that
+    none fills), with that connection (None: none); None when every one there that
+    declares the slot binds it to the one named like it."""
     from ..connections import bind_connections
     from ..recipe import Recipe
     from ..settings import saved_settings
 
     folder = Path.cwd().resolve()
     if not folder.is_relative_to(workspace.projects.resolve()):
-        return
+        return None
     for path in workspace.recipe_files(folder):
         if path.resolve().parent != folder:
             continue  # a sub-folder's: the kernel runs none of them
@@ -994,13 +1021,5 @@ def _refuse_untold(slot: str, workspace: Workspace, store: Store, available: lis
         except LpstudioError:  # none fits its slot
             binds = None
         if binds != slot:
-            raise InputError(
-                f"connection slot '{slot}': this kernel was not told which notebook it runs, "
-                f"and recipe {word(recipe.name)} in its folder binds the slot to "
-                f"{quoted(binds) if binds else 'no connection'}, not to a connection named "
-                f"'{slot}'",
-                field="connections",
-                fix="run the notebook with `papermill --engine lpstudio`, or open it in "
-                "JupyterLab, or set JPY_SESSION_NAME to the notebook's path before its kernel "
-                "starts",
-            )
+            return recipe.name, binds
+    return None

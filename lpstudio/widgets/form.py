@@ -2,8 +2,8 @@
 
 The fields come from the recipe's parameter schema (the one source the CLI and the REST API
 use too) and are checked with the same rules as the CLI on every change. Values are saved as
-the recipe's settings in the store, never written into the notebook. In a job (papermill)
-the form renders nothing: the injected parameters win.
+the recipe's settings in the store, never written into the notebook. In a job, or any run of
+papermill's (`kernel.runtime.headless`), the form renders nothing: the injected parameters win.
 
 The buttons follow the REST API's roles (`BUTTON_RULES`): an operator sees the form
 read-only and may Start (with the saved settings) and Stop, but not Save, Test or Run now.
