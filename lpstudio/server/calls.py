@@ -501,7 +501,7 @@ def _input_fix(
     say nothing; and the text the query gave (a + written as is in a query reads as a
     space; the message quotes a body's)."""
     where = "in the query " if field in query else ""
-    fix = input_fix(schema, event, field, where)
+    fix = input_fix(schema, event, field, where, bot=True)
     fix = fix or f"see the input schema of /call/{path} in {api}/openapi.json"
     if field not in query:
         return fix
