@@ -43,7 +43,13 @@ from .checks import (
     unused_defaults,
 )
 from .connections import ConnectionInfo, Connections, bind_connections, check_bound_exist
-from .endpoints import check_call_timeout, endpoint_path, holder, serving
+from .endpoints import (
+    call_timeout_warning,
+    check_call_timeout,
+    endpoint_path,
+    holder,
+    serving,
+)
 from .errors import (
     ConflictError,
     InputError,
@@ -1487,8 +1493,9 @@ class Studio:
 
         Returns the settings saved, with `warnings`: what was saved and will fail, each a
         `ParameterError` naming its field and fix (a text template that cannot fill the
-        handoff's placeholders, as the form warns of it), and each saved value the save
-        forgot unasked as its parameter is gone, for the CLI and the REST API to say.
+        handoff's placeholders, as the form warns of it), each saved value the save
+        forgot unasked as its parameter is gone, and a call timeout a Conversation Builder
+        bot does not wait out (`call_timeout_warning`), for the CLI and the REST API to say.
 
         The saved settings are read, checked against and written in one write transaction:
         two saves at once take turns, and neither loses the other's change."""
@@ -1539,7 +1546,8 @@ class Studio:
             forgotten = self._forgotten(recipe, saved, reset, secrets)
             # Over what another save wrote meanwhile, if any.
             misfit = refit(new["parameters"]) if refit is not None else None
-            warnings[:] = [*forgotten, *([misfit] if misfit else [])]
+            long_wait = call_timeout_warning(recipe, call_timeout) if call_timeout else None
+            warnings[:] = [*forgotten, *(w for w in (misfit, long_wait) if w)]
             if call_timeout is not None:
                 new["call_timeout"] = float(call_timeout)
             elif "call_timeout" in reset:

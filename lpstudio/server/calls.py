@@ -61,13 +61,13 @@ from referencing.exceptions import Unresolvable
 
 from ..api_clients import token_refused
 from ..checks import input_fix, typed_input
+from ..endpoints import UP_TO
 from ..errors import ConflictError, InputError, NotFoundError, RecipeError, quoted, word
 from ..executor import RECIPE_STOPPED
 from ..idempotency import check_key, left_claim_wait
 from ..jobviews import shown_error
 from ..jsonschemas import TYPE_WORDS, first_problem, integers_as_ints
 from ..models import utcnow
-from ..recipe import MAX_CALL_TIMEOUT
 from ..runner import UNANSWERED, unanswered
 from ..store import FAILED, FINAL_STATES, QUEUED, SUCCEEDED
 from ..times import said_at
@@ -207,12 +207,12 @@ def _timed_out(app: LpstudioApp, job: Job, timeout: float, keyed: bool) -> tuple
     # longer, are the server log's, for that admin.
     app.log.warning(
         "lpstudio: job %s of %s gave its caller no answer within %g s (504); a recipe that "
-        "needs longer is given its own call timeout, up to %s s: `lpstudio settings %s "
+        "needs longer is given its own call timeout, %s: `lpstudio settings %s "
         "--call-timeout SECONDS`, or Call timeout in its Settings",
         job.id,
         job.recipe,
         timeout,
-        MAX_CALL_TIMEOUT,
+        UP_TO,
         word(job.recipe),
     )
     return _error(
@@ -220,8 +220,7 @@ def _timed_out(app: LpstudioApp, job: Job, timeout: float, keyed: bool) -> tuple
         "Timeout",
         f"job {job.id} gave no answer within {timeout:g} s; it goes on",
         f"GET {app.api_root}/calls/{job.id} later, or {again}; a recipe that needs longer "
-        f"to answer is given its own call timeout (up to {MAX_CALL_TIMEOUT} s) by the "
-        "studio's admin",
+        f"to answer is given its own call timeout by the studio's admin, {UP_TO}",
         job=job.id,
     )
 

@@ -870,9 +870,10 @@ class RecipeSettingsHandler(UserHandler):
             "type": "array",
             "items": PROBLEM_REF,
             "description": "what was saved, and will fail as it is (e.g. a text template "
-            "that cannot fill the handoff's placeholders), and each value saved for a "
-            "parameter the notebook no longer declares that the save forgot unasked, each "
-            "naming its field and fix; empty when none",
+            "that cannot fill the handoff's placeholders, or a call timeout past what a "
+            "Conversation Builder bot waits), and each value saved for a parameter the "
+            "notebook no longer declares that the save forgot unasked, each naming its field "
+            "and fix; empty when none",
         }
     }
 

@@ -13,7 +13,7 @@ from ..api_clients import MAX_QUOTA_PER_DAY
 from ..connections import NAME_PATTERN
 from ..jobviews import CANCEL_OUTCOMES, LISTED_PARAMETERS, LISTED_WITHOUT
 from ..jsonschemas import PATTERN_SAID
-from ..recipe import MAX_CALL_TIMEOUT, MAX_TIMEOUT
+from ..recipe import BOT_CALL_TIMEOUT, MAX_CALL_TIMEOUT, MAX_TIMEOUT
 from ..store import (
     JOB_STATES,
     JOB_TRIGGERS,
@@ -540,7 +540,9 @@ SETTINGS_BODY: dict[str, Any] = {
             "type": ["number", "null"],
             "exclusiveMinimum": 0,
             "maximum": MAX_CALL_TIMEOUT,
-            "description": "seconds a callable's caller waits for the answer (null: default)",
+            "description": "seconds a callable's caller waits for the answer (null: default); "
+            f"past {BOT_CALL_TIMEOUT} a Conversation Builder bot, which gives up at 20 s, loses "
+            "its 504, and the answer's warnings say so",
         },
         "notify": {
             "type": "object",
