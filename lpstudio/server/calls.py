@@ -16,7 +16,7 @@ its `respond()` answer, checked against the `response_schema`, is the call's ans
     502                       the recipe answered nothing, or off its response schema: its
                               job failed for it (`runner.unanswered`), as its admin sees
     503                       the recipe's own settings keep it from running, or the store
-                              stayed busy past the call timeout (no job)
+                              stayed busy past the call timeout (no job; `Retry-After`)
     504                       no answer within the call timeout (15 s by default); the job
                               goes on, and `GET /calls/<job>` gives its answer later
     202                       `?mode=async`: the job id at once, to poll at `/calls/<job>`
@@ -513,12 +513,13 @@ def _input_fix(
 
 
 def _checked_input(
-    path: str, schema: dict[str, Any], sent: Any, query: dict[str, str], api: str
+    path: str, recipe: str, schema: dict[str, Any], sent: Any, query: dict[str, str], api: str
 ) -> Any:
     """The call's input (`_call_input`), each number the input schema types `integer` an
     int (`integers_as_ints`), checked against the input schema: 400 naming the field. A
     reference of the schema that leads nowhere is the recipe's fault, not the caller's
-    (503): a recipe's check follows each from the root, not one under a nested `$id`."""
+    (503, the server's log naming `recipe`): a recipe's check follows each from the root,
+    not one under a nested `$id`."""
     event = _call_input(schema, sent, query)
     try:
         event = integers_as_ints(schema, event)  # 3.0 as 3, where the schema says integer
@@ -531,7 +532,8 @@ def _checked_input(
                 field=where,
                 fix=f"the recipe's admin makes each $ref and $dynamicRef of {where} lead to a "
                 "part of the schema",
-            )
+            ),
+            recipe,
         ) from None
     if problem is not None:
         field, message = problem
@@ -606,7 +608,7 @@ async def call(
     schema = endpoint["input_schema"]
     sent = _sent(body, method)
     _refuse_credentials(sent, query, credentials)  # before any check quotes what was sent
-    event = _checked_input(path, schema, sent, query, app.api_root)
+    event = _checked_input(path, endpoint["recipe"], schema, sent, query, app.api_root)
     timeout = float(endpoint["call_timeout"] or app.call_timeout)
     deadline = began + timeout
     if key:
@@ -646,7 +648,7 @@ async def call(
     except Late:
         return _store_busy(timeout)
     except InputError as exc:  # nothing started; the body was checked: the recipe is at fault
-        raise recipe_not_ready(exc) from None
+        raise recipe_not_ready(exc, endpoint["recipe"]) from None
     headers = {"Lpstudio-Job": str(job.id)}
     if mode == "async":
         return (*_queued(app, job.id), headers)

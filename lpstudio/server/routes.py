@@ -17,8 +17,9 @@ from ..store import MAX_INTEGER
 from . import handlers as h
 from . import schemas as s
 
-#: Who may call a route: a Jupyter user (with a role), an API client, or anyone.
-USER, CLIENT, OPEN = "user", "client", "open"
+#: Who may call a route: a Jupyter user (with a role), an API client, a webhook's sender
+#: (anyone, its signature checked), or anyone at all (a load balancer's probe).
+USER, CLIENT, OPEN, ANYONE = "user", "client", "open", "anyone"
 
 RECIPE = {
     "type": "string",
@@ -762,6 +763,21 @@ ROUTES: tuple[Route, ...] = (
         ),
         tag="admin",
         name=CONNECTION_NAME | {"description": "an API client's name"},
+    ),
+    route(
+        "/health",
+        "/health",
+        h.HealthHandler,
+        Operation(
+            "GET",
+            "getHealth",
+            "Whether this server serves its workspace and its store answers, for a load "
+            "balancer's health check: no credential needed, nothing else said",
+            permission="",
+            answer=s.HEALTH,
+        ),
+        auth=ANYONE,
+        tag="meta",
     ),
     route(
         "/openapi.json",

@@ -279,6 +279,14 @@ CALL_QUEUED: dict[str, Any] = {
     },
 }
 
+#: A health check's answer (`HealthHandler`): this, or 503 with the error body.
+HEALTH: dict[str, Any] = {
+    "type": "object",
+    "required": ["status"],
+    "properties": {"status": {"const": "ok"}},
+    "additionalProperties": False,
+}
+
 #: A webhook delivery's answer: 202 when queued, 200 for a delivery seen before.
 HOOK_ANSWER: dict[str, Any] = {
     "type": "object",
