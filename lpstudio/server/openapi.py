@@ -17,7 +17,7 @@ from ..idempotency import DELIVERY_ID_HEADERS, MAX_KEY_LENGTH
 from ..jsonschemas import references
 from .handlers import HEALTH_WAIT, PREFIX
 from .routes import ANYONE, ASYNC_ANSWER, CLIENT, OPEN, USER, Route
-from .schemas import ERROR, ERROR_REF
+from .schemas import COMPONENTS, ERROR_REF
 
 if TYPE_CHECKING:
     from ..sdk import WebhookTrigger
@@ -283,15 +283,13 @@ def _call_answers(
 
 def _answered(route: Route, op: Any) -> dict[str, Any]:
     """The operation's answer, with the fields its handler adds to it (`answer_fields`),
-    each required: the handler answers them always."""
+    each required: the handler answers them always. Held beside it in an `allOf`, as a
+    generated client merges them: beside a `$ref` (a component's) it would read them not."""
     fields: dict[str, Any] = getattr(route.handler, "answer_fields", {})
     if not fields:
         return op.answer
-    return {
-        **op.answer,
-        "required": [*op.answer.get("required", ()), *fields],
-        "properties": {**op.answer.get("properties", {}), **fields},
-    }
+    added = {"type": "object", "required": [*fields], "properties": fields}
+    return {"allOf": [op.answer, added]}
 
 
 def _responses(route: Route, op: Any) -> dict[str, Any]:
@@ -713,7 +711,7 @@ def openapi_document(
         "paths": paths,
         "x-other-methods": other_methods,
         "components": {
-            "schemas": {"Error": ERROR, **_input_schemas(callables)},
+            "schemas": {**COMPONENTS, **_input_schemas(callables)},
             "securitySchemes": {
                 "jupyterToken": {
                     "type": "apiKey",

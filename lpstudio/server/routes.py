@@ -182,7 +182,7 @@ ROUTES: tuple[Route, ...] = (
             "listRecipes",
             "Recipes by project, with trigger, state and last job",
             query={"project": {**PROJECT, "default": "."}},
-            answer=s.list_of("recipes", s.ANY_OBJECT),
+            answer=s.list_of("recipes", s.LISTED_RECIPE_REF),
         ),
         tag="recipes",
     ),
@@ -197,6 +197,7 @@ ROUTES: tuple[Route, ...] = (
             action="change recipe settings",
             permission="build",
             body=s.SETTINGS_BODY,
+            answer=s.RECIPE_REF,
             more={
                 "409": (
                     "The settings were changed elsewhere since the `revision` sent (field "
@@ -250,6 +251,7 @@ ROUTES: tuple[Route, ...] = (
                 "reset_since": ("build", "move a poll trigger's since (reset_since) when starting")
             },
             body=s.START_BODY,
+            answer=s.RECIPE_REF,
         ),
         tag="recipes",
         recipe=RECIPE,
@@ -265,6 +267,7 @@ ROUTES: tuple[Route, ...] = (
             action="stop recipes",
             permission="operate",
             body=s.EMPTY_BODY,
+            answer={"anyOf": [s.RECIPE_REF, s.STOPPED_UNREAD]},
         ),
         tag="recipes",
         recipe=RECIPE,
@@ -342,7 +345,7 @@ ROUTES: tuple[Route, ...] = (
             "GET",
             "getRecipe",
             "A recipe: parameters schema, settings, trigger, state and last job",
-            answer=s.RECIPE_DETAIL,
+            answer=s.RECIPE_REF,
         ),
         tag="recipes",
         recipe=RECIPE,
@@ -504,7 +507,7 @@ ROUTES: tuple[Route, ...] = (
                     "result) with its `waits` and `sends`, what moves while a view shows it",
                 }
             },
-            answer=s.JOB,
+            answer=s.SHOWN_JOB,
         ),
         tag="jobs",
         job_id=JOB_ID,
