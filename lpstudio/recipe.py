@@ -454,7 +454,8 @@ class Recipe:
             # `nbformat.reads` less its validation, which only logs: `validate` below raises.
             nb = nbformat.reader.reads(text)
             held_ids = nb.nbformat == 4 and nb.nbformat_minor >= 5
-            nb = nbformat.convert(nb, 4)
+            if nb.nbformat != 4:  # into nbformat's nodes: papermill takes v3's for no notebook
+                nb = nbformat.from_dict(nbformat.convert(nb, 4))
         except Exception as exc:  # nbformat raises JSON, reader and version errors alike
             if isinstance(exc, RecursionError) or isinstance(exc.__cause__, RecursionError):
                 raise _too_deep(name, text) from None

@@ -38,11 +38,12 @@ def papermills_own(text: str) -> nbformat.NotebookNode:
 def kinds(value: Any) -> Any:
     """The type of every value in `value`: papermill's nodes are NotebookNodes all the way
     down, which a plain dict among them would not be (`cell.metadata.tags` fails on one)."""
+    kind = f"{type(value).__module__}.{type(value).__qualname__}"
     if isinstance(value, dict):
-        return type(value).__name__, {key: kinds(item) for key, item in value.items()}
+        return kind, {key: kinds(item) for key, item in value.items()}
     if isinstance(value, list):
         return [kinds(item) for item in value]
-    return type(value).__name__
+    return kind
 
 
 def assert_as_papermill_loads(text: str) -> None:
@@ -180,8 +181,22 @@ def test_a_parameters_cell_of_thousands_of_parameters_parses_in_a_moment() -> No
     nb["cells"][1]["source"] = lines
     started = time.process_time()
     parameters = Recipe.parse(json.dumps(nb), "p/odd").parameters
-    assert time.process_time() - started < 2
+    assert time.process_time() - started < 3
     assert len(parameters) == 3001
     assert parameters["p2999"].default == 2999 and parameters["p2999"].help == "number 2999"
     assert parameters["text"].default == "two\nlines"
     assert parameters["text"].help == "a string over lines"
+
+
+def test_a_v3_notebook_is_read_into_the_nodes_papermill_takes() -> None:
+    """A notebook of IPython 2 (nbformat 3) is upgraded to v4 in nodes of v3's own class,
+    which papermill's `load_notebook_node` did not take for a notebook (a TypeError
+    escaped the parse): read into nbformat's nodes, it is a recipe papermill runs."""
+    v3 = nbformat.v3
+    params = v3.new_code_cell(input="x: int = 1  # a number", metadata={"tags": ["parameters"]})
+    cells = [v3.new_text_cell("markdown", source="# Old"), params, v3.new_code_cell("print(x)")]
+    nb = v3.new_notebook(worksheets=[v3.new_worksheet(cells=cells)], metadata=recipe()["metadata"])
+    parsed = Recipe.parse(nbformat.writes(nb, version=3), "p/old")
+    assert parsed.parameters["x"].default == 1
+    assert "nbformat.v3" not in str(kinds(parsed.notebook))
+    assert load_notebook_node(copy.deepcopy(parsed.notebook)) == parsed.notebook
