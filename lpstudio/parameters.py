@@ -337,13 +337,15 @@ def _python_declarations(source: str) -> list[_Declared]:
             tree = ast.parse(source)
         except SyntaxError:
             raise error from None
-    lines, comments = source.splitlines(), _comments(source)
-    python_lines = _PYTHON_LINE.findall(source)
+    # Lines as the parser and the tokenizer count them: `str.splitlines` also splits at a
+    # form feed (a line of its own in PEP 8's style) or a U+2028 in a string, and so read
+    # each later parameter's help from the line above its own.
+    lines, comments = _PYTHON_LINE.findall(source), _comments(source)
     comments.pop(_heading(lines, comments), None)
     found: list[_Declared] = []
     for node in tree.body:
         if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
-            name, annotation = node.target.id, _segment(python_lines, node.annotation)
+            name, annotation = node.target.id, _segment(lines, node.annotation)
             if node.value is None and any(known.name == name for known in found):
                 continue  # `days = 3` then `days: int`: still 3
         elif (
@@ -355,7 +357,7 @@ def _python_declarations(source: str) -> list[_Declared]:
         else:
             continue
         value = node.value
-        default = None if value is None else _segment(python_lines, value) or ""
+        default = None if value is None else _segment(lines, value) or ""
         # Offsets count UTF-8 bytes: the rest of the statement's last line, as text.
         rest = lines[node.end_lineno - 1].encode()[node.end_col_offset :].decode().strip()
         comment = rest[1:].strip() if rest.startswith("#") else ""
