@@ -335,8 +335,13 @@ def missing_kernels(names: Sequence[str]) -> str | None:
         for name in names:
             find_kernel_spec(manager, name)  # looked up on disk at most every few seconds
     except NoSuchKernel:
-        return ", ".join(sorted(manager.find_kernel_specs())) or "none"
+        return _installed_kernels(manager)
     return None
+
+
+def _installed_kernels(manager: Any) -> str:
+    """The kernels installed where `manager` looks, named for a fix ("python3, ir")."""
+    return ", ".join(sorted(manager.find_kernel_specs())) or "none"
 
 
 def _installed_kernel_specs() -> Any:
@@ -859,19 +864,21 @@ class Recipe:
         """The kernel the notebook names must be installed here, and run Python: papermill
         would otherwise fail the job it had already made (NoSuchKernel, or lpstudio's
         bootstrap refused)."""
+        from jupyter_client.kernelspec import NoSuchKernel
+
         from .pool import find_kernel_spec
 
-        name = self.notebook.metadata.kernelspec.name
-        installed = missing_kernels([name])
-        if installed is not None:
+        name, manager = self.notebook.metadata.kernelspec.name, _installed_kernel_specs()
+        try:  # once: each lookup builds a KernelSpec, a tenth of a millisecond
+            spec = find_kernel_spec(manager, name)
+        except NoSuchKernel:
             raise RecipeError(
                 f"recipe {self.name} names kernel '{name}' (metadata.kernelspec.name), which "
                 "is not installed here",
                 field="metadata.kernelspec.name",
-                fix=f"choose an installed kernel ({installed}) in JupyterLab (Kernel > Change "
-                f"Kernel...) and save it, or install '{name}'",
+                fix=f"choose an installed kernel ({_installed_kernels(manager)}) in JupyterLab "
+                f"(Kernel > Change Kernel...) and save it, or install '{name}'",
             ) from None
-        spec = find_kernel_spec(_installed_kernel_specs(), name)
         check_kernel_language(name, spec, f"recipe {self.name}")
 
     def _check_refinements(self) -> None:
