@@ -337,12 +337,15 @@ def _python_declarations(source: str) -> list[_Declared]:
             tree = ast.parse(source)
         except SyntaxError:
             raise error from None
-    lines, comments = source.splitlines(), _comments(source)
+    # Lines as the parser and the tokenizer count them: `str.splitlines` also splits at a
+    # form feed (a line of its own in PEP 8's style) or a U+2028 in a string, and so read
+    # each later parameter's help from the line above its own.
+    lines, comments = _PYTHON_LINE.findall(source), _comments(source)
     comments.pop(_heading(lines, comments), None)
     found: list[_Declared] = []
     for node in tree.body:
         if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
-            name, annotation = node.target.id, ast.get_source_segment(source, node.annotation)
+            name, annotation = node.target.id, _segment(lines, node.annotation)
             if node.value is None and any(known.name == name for known in found):
                 continue  # `days = 3` then `days: int`: still 3
         elif (
@@ -354,7 +357,7 @@ def _python_declarations(source: str) -> list[_Declared]:
         else:
             continue
         value = node.value
-        default = None if value is None else ast.get_source_segment(source, value) or ""
+        default = None if value is None else _segment(lines, value) or ""
         # Offsets count UTF-8 bytes: the rest of the statement's last line, as text.
         rest = lines[node.end_lineno - 1].encode()[node.end_col_offset :].decode().strip()
         comment = rest[1:].strip() if rest.startswith("#") else ""
@@ -369,6 +372,21 @@ def _python_declarations(source: str) -> list[_Declared]:
         )
         found.append(_Declared(name, annotation, default, comment))
     return found
+
+
+#: A line as Python's parser counts them (ended by \n, \r or \r\n, not by \f or \v as
+#: `str.splitlines` would), with its end.
+_PYTHON_LINE = re.compile(r"[^\r\n]*(?:\r\n?|\n)|[^\r\n]+")
+
+
+def _segment(lines: list[str], node: ast.expr) -> str | None:
+    """`ast.get_source_segment` of `node` in the source split into `lines` (`_PYTHON_LINE`).
+    Given the whole source, it splits it into lines again on every call, character by
+    character: quadratic in the cell's length, most of a parse of a long parameters cell.
+    Given only the node's own lines, it splits those."""
+    located = copy.copy(node)
+    located.lineno, located.end_lineno = 1, node.end_lineno - node.lineno + 1
+    return ast.get_source_segment("".join(lines[node.lineno - 1 : node.end_lineno]), located)
 
 
 def _comments(source: str) -> dict[int, tuple[bool, str]]:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import jsonschema
 import nbformat
 from jsonschema_specifications import REGISTRY as SPECIFICATIONS
+from nbformat.v4.rwbase import strip_transient
 
 from . import strictjson
 from .connections import NAME_PATTERN, NAME_SAID
@@ -338,8 +339,13 @@ def missing_kernels(names: Sequence[str]) -> str | None:
         for name in names:
             find_kernel_spec(manager, name)  # looked up on disk at most every few seconds
     except NoSuchKernel:
-        return ", ".join(sorted(manager.find_kernel_specs())) or "none"
+        return _installed_kernels(manager)
     return None
+
+
+def _installed_kernels(manager: Any) -> str:
+    """The kernels installed where `manager` looks, named for a fix ("python3, ir")."""
+    return ", ".join(sorted(manager.find_kernel_specs())) or "none"
 
 
 def _installed_kernel_specs() -> Any:
@@ -454,9 +460,11 @@ class Recipe:
     def parse(cls, text: str, name: str, path: Path | None = None) -> Recipe:
         fix_nb = "open it in JupyterLab and save it again"
         try:
-            nb = nbformat.reads(text, as_version=nbformat.NO_CONVERT)
+            # `nbformat.reads` less its validation, which only logs: `validate` below raises.
+            nb = nbformat.reader.reads(text)
             held_ids = nb.nbformat == 4 and nb.nbformat_minor >= 5
-            nb = nbformat.convert(nb, 4)
+            if nb.nbformat != 4:  # into nbformat's nodes: papermill takes v3's for no notebook
+                nb = nbformat.from_dict(nbformat.convert(nb, 4))
         except Exception as exc:  # nbformat raises JSON, reader and version errors alike
             if isinstance(exc, RecursionError) or isinstance(exc.__cause__, RecursionError):
                 raise _too_deep(name, text) from None
@@ -472,12 +480,16 @@ class Recipe:
             raise _unreadable(name, str(exc).splitlines()[0], fix_nb) from None
         try:
             nbformat.validate(nb)
+        except nbformat.ValidationError as exc:
+            raise _unreadable(name, exc.message, fix_nb) from None
+        except RecursionError:  # nested deep enough for the validator's recursion, not the reader's
+            raise _too_deep(name, text) from None
+        except Exception as exc:  # its repair of cell ids: one that is a list has no hash
+            raise _unreadable(name, str(exc).splitlines()[0], fix_nb) from None
+        try:
             if not held_ids:
                 _add_cell_ids(nb)
-            from papermill.iorw import load_notebook_node
-
-            # papermill's own normalisation (tags and papermill metadata on every cell).
-            recipe = cls(name=name, notebook=load_notebook_node(nb), source=text, path=path)
+            recipe = cls(name=name, notebook=_as_papermill_loads(nb), source=text, path=path)
             recipe._check()
         except nbformat.ValidationError as exc:
             raise _unreadable(name, exc.message, fix_nb) from None
@@ -501,9 +513,8 @@ class Recipe:
             )
         self._check_finite()
         self._check_call_path()
-        validator = jsonschema.Draft202012Validator(METADATA_SCHEMA)
         for error in sorted(
-            validator.iter_errors(self.metadata), key=lambda e: list(e.absolute_path)
+            _metadata_validator().iter_errors(self.metadata), key=lambda e: list(e.absolute_path)
         ):
             raise self._metadata_error(error)
         self._check_trigger_connection()
@@ -857,19 +868,21 @@ class Recipe:
         """The kernel the notebook names must be installed here, and run Python: papermill
         would otherwise fail the job it had already made (NoSuchKernel, or lpstudio's
         bootstrap refused)."""
+        from jupyter_client.kernelspec import NoSuchKernel
+
         from .pool import find_kernel_spec
 
-        name = self.notebook.metadata.kernelspec.name
-        installed = missing_kernels([name])
-        if installed is not None:
+        name, manager = self.notebook.metadata.kernelspec.name, _installed_kernel_specs()
+        try:  # once: each lookup builds a KernelSpec, a tenth of a millisecond
+            spec = find_kernel_spec(manager, name)
+        except NoSuchKernel:
             raise RecipeError(
                 f"recipe {self.name} names kernel '{name}' (metadata.kernelspec.name), which "
                 "is not installed here",
                 field="metadata.kernelspec.name",
-                fix=f"choose an installed kernel ({installed}) in JupyterLab (Kernel > Change "
-                f"Kernel...) and save it, or install '{name}'",
+                fix=f"choose an installed kernel ({_installed_kernels(manager)}) in JupyterLab "
+                f"(Kernel > Change Kernel...) and save it, or install '{name}'",
             ) from None
-        spec = find_kernel_spec(_installed_kernel_specs(), name)
         check_kernel_language(name, spec, f"recipe {self.name}")
 
     def _check_refinements(self) -> None:
@@ -1336,6 +1349,42 @@ def _canonical(notebook: Any) -> str:
     """The text versions are stored and hashed as: changing it would give every recipe a new
     version id."""
     return json.dumps(notebook, sort_keys=True, ensure_ascii=False, indent=1)
+
+
+def _as_papermill_loads(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """papermill's `load_notebook_node` (papermill/iorw.py) of a notebook read and validated
+    here, without its JSON round trip: papermill writes the node to text and reads it back
+    (`nbformat.writes`, `nbformat.reads`), validating it twice more and copying it, most of
+    a cold parse's cost. Of a node just read, that round trip changes only nbformat's
+    transient keys (`strip_transient`, which its reader applies) and the order of keys,
+    which every writer sorts anyway; the rest are papermill's own lines: its upgrade, the
+    notebook's `papermill` metadata, and tags and `papermill` metadata on every cell.
+    tests/test_recipe_papermill_load.py compares the two, so that a papermill normalising
+    otherwise fails it."""
+    from papermill.version import version
+
+    nb = nbformat.v4.upgrade(strip_transient(nb))
+    # Set as papermill sets them, by item: a NotebookNode makes a dict given so a node too.
+    if "papermill" not in nb.metadata:
+        nb.metadata["papermill"] = {
+            "default_parameters": {},
+            "parameters": {},
+            "environment_variables": {},
+            "version": version,
+        }
+    for cell in nb.cells:
+        if "tags" not in cell.metadata:
+            cell.metadata["tags"] = []
+        if "papermill" not in cell.metadata:
+            cell.metadata["papermill"] = {}
+    return nb
+
+
+@lru_cache(maxsize=1)
+def _metadata_validator() -> jsonschema.Draft202012Validator:
+    """The validator of `METADATA_SCHEMA`, built once: it keeps the references it has
+    resolved, and every parse checks a recipe's metadata against it."""
+    return jsonschema.Draft202012Validator(METADATA_SCHEMA)
 
 
 @lru_cache(maxsize=4096)

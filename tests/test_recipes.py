@@ -768,6 +768,20 @@ def test_a_value_over_several_lines_takes_the_comment_ending_its_first_line_as_h
     assert not listed[0].get("problem"), listed  # readable, as before
 
 
+def test_a_form_feed_or_a_line_separator_in_the_cell_moves_no_help(ws: Path, cli) -> None:
+    """A form feed on a line of its own (PEP 8's page break) or a U+2028 in a string ends
+    a line for `str.splitlines`, not for Python: each later parameter was given the help of
+    the line above its own, or none."""
+    cell = 'days: int = 3  # days ahead\n\x0c\nnote = "a\u2028b"  # the note\n'
+    cell += 'skill = "sales"  # who'
+    write_recipe(ws, "p/paged", parameters=cell)
+    result = cli("settings", "p/paged")
+    assert result.exit_code == 0, result.output
+    assert "days = 3  [integer, default]  # days ahead\n" in result.output, result.output
+    assert "  # the note\n" in result.output
+    assert 'skill = "sales"  [string, default]  # who\n' in result.output
+
+
 def test_a_parameters_cell_that_is_not_python_is_refused_naming_the_line(ws: Path, cli) -> None:
     write_recipe(ws, "p/typo", parameters='days: int = 7\nname: str = "Ana  # unclosed')
     result = cli("run", "p/typo", "--json")
