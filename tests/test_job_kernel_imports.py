@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import nbformat
 
-from lpstudio.studio import Studio
-
-from .conftest import printed, write_recipe
+from .conftest import full_pool, printed, write_recipe
 from .test_killed_before_acting import FORM
 
 #: What only a shown form, or another widget, needs: the studio (SQLAlchemy's store with
@@ -49,18 +48,33 @@ def test_a_fresh_interpreter_runs_the_form_cell_without_the_store_or_the_other_w
     assert ran.stdout.splitlines()[-1] == "[]"  # after the line `here()` may print
 
 
-def test_a_jobs_form_cell_shows_nothing_and_loads_no_studio(studio: Studio) -> None:
+def test_a_jobs_form_cell_shows_nothing_and_loads_no_studio(ws: Path) -> None:
     """Through the pool, as every job runs: the form's cell is kept in the output notebook
     as it ran (no output), and the next cell finds nothing of a shown form loaded (the
     store may be: the fork server imports it for every job's connections)."""
-    path = write_recipe(studio.workspace.root, "p/form", cells=(loaded(SHOWN_ONLY),))
+    path = write_recipe(ws, "p/form", cells=(loaded(SHOWN_ONLY),))
     nb = nbformat.read(path, as_version=4)
     nb.cells.insert(0, nbformat.v4.new_code_cell(FORM))
     nbformat.write(nb, path)
 
-    job = studio.run("p/form")
+    with full_pool(ws) as studio:
+        job = studio.run("p/form")
 
     assert job.status == "succeeded", job.error
     cells = [c for c in nbformat.read(job.output_file, as_version=4).cells if c.cell_type == "code"]
     assert cells[0].source == FORM and cells[0].outputs == []
     assert printed(cells[-1]) == "[]\n"
+
+
+def test_a_pooled_jobs_kernel_starts_with_the_store_loaded(ws: Path) -> None:
+    """A job's first connection call opens its delivery ledger in the store: SQLAlchemy's
+    import (about 0.3 s) was paid by every callable's job, in its first lookup; the fork
+    server pays it once, before any kernel, as it pays pandas'."""
+    write_recipe(ws, "p/fresh", cells=(loaded(("lpstudio.store",)),))
+
+    with full_pool(ws) as studio:
+        job = studio.run("p/fresh")
+
+    assert job.status == "succeeded", job.error
+    cells = nbformat.read(job.output_file, as_version=4).cells
+    assert printed(cells[-1]) == "['lpstudio.store']\n"
