@@ -28,7 +28,9 @@ from .jsonschemas import (
     first_error,
     first_problem,
     fix_in_words,
+    in_quotes_fix,
     integers_as_ints,
+    spelled_as_text,
 )
 from .parameters import check_required, coerce
 from .scalars import parse_scalar
@@ -454,18 +456,24 @@ def typed_input(
     }
 
 
-def input_fix(schema: dict[str, Any], event: Any, field: str | None, where: str = "") -> str | None:
+def input_fix(
+    schema: dict[str, Any], event: Any, field: str | None, where: str = "", bot: bool = False
+) -> str | None:
     """What to give where `event` breaks `schema` (at `field`, as `first_problem` names it),
-    in one set of words for a call and an event given by hand: what the field's own schema
-    says plainly (its choices, its range, its description: `expected`), else what the
-    refusal says to give (`fix_in_words`: a type, a format, a missing field); None where
-    neither says more than the schema. `where` ("in the query ") says where it was given."""
+    in one set of words for a call and an event given by hand: a number or true/false sent
+    where text is taken, in quotes (`in_quotes_fix`, as a `bot` quotes its variable); what
+    the field's own schema says plainly (its choices, its range, its description:
+    `expected`), else what the refusal says to give (`fix_in_words`: a type, a format, a
+    missing field); None where neither says more than the schema. `where` ("in the query ")
+    says where it was given."""
     error = first_error(schema, event)
     if error is None:
         return None
+    at = list(error.absolute_path)
     if error.validator in ("anyOf", "oneOf"):  # a branch's words, not "see the schema"
-        at = list(error.absolute_path)
         error = next((e for e in error.context or () if list(e.absolute_path) == at), error)
+    if error.validator == "type" and (text := spelled_as_text(schema, event, at)) is not None:
+        return in_quotes_fix(at[-1] if at and isinstance(at[-1], str) else None, text, bot)
     own = error.schema if isinstance(error.schema, dict) else {}
     plain = own.get("type") in ("integer", "number", "boolean")
     if field and error.absolute_path and ("enum" in own or "description" in own or plain):
@@ -611,7 +619,7 @@ def _check_input(recipe: Recipe, event: Any, name: str) -> Any:
     problem = input_problem(recipe, event)
     if problem is not None:
         field, message, wanted = problem
-        fix = input_fix(schema, event, field)
+        fix = input_fix(schema, event, field, bot=callable_)
         raise InputError(
             f"{name} does not fit the input schema of recipe {recipe.name}: "
             f"{field or 'the event'}: {message}",

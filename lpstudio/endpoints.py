@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from sqlalchemy import select
 
 from .errors import InputError, LpstudioError, NotFoundError, RecipeError, word
-from .recipe import MAX_CALL_TIMEOUT, Recipe
+from .recipe import BOT_CALL_TIMEOUT, MAX_CALL_TIMEOUT, Recipe
 
 if TYPE_CHECKING:
     from .studio import Studio
@@ -62,6 +62,32 @@ def check_call_timeout(recipe: Recipe, seconds: float | None) -> None:
             field="call_timeout",
             fix="give e.g. 15 (Conversation Builder gives up after 20 s)",
         )
+
+
+#: How long a recipe may make its caller wait, where a longer call timeout is offered.
+UP_TO = (
+    f"up to {BOT_CALL_TIMEOUT} s for a caller that gives up at 20 s, as a Conversation "
+    "Builder bot does (for longer work it calls with ?mode=async and polls), up to "
+    f"{MAX_CALL_TIMEOUT} s for others"
+)
+
+
+def call_timeout_warning(recipe: Recipe, seconds: float) -> InputError | None:
+    """What a call timeout past `BOT_CALL_TIMEOUT` costs a Conversation Builder bot, said
+    when one is saved (the CLI, the REST API and the lab say a save's warnings): the server
+    waits, the bot has given up, and never sees the 504 it could branch on."""
+    if seconds <= BOT_CALL_TIMEOUT:
+        return None
+    return InputError(
+        f"a call timeout of {seconds:g} s outlasts a Conversation Builder caller: it gives "
+        f"up at 20 s, whatever the server allows, so past {BOT_CALL_TIMEOUT} s it never "
+        "gets the JSON 504 it could branch on",
+        field="call_timeout",
+        fix="for longer work answer at once and poll: the bot calls with ?mode=async "
+        "(answered 202 at once, naming the job) and polls the answer's `poll` path until it "
+        f"answers other than 202; else keep the call timeout within {BOT_CALL_TIMEOUT} s: "
+        f"`lpstudio settings {word(recipe.name)} --call-timeout {BOT_CALL_TIMEOUT}`",
+    )
 
 
 def _path_taken(name: str, path: str, holder: str) -> RecipeError:

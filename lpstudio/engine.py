@@ -28,7 +28,8 @@ workspace is run as in JupyterLab: its kernel is told the notebook's path
 write of the output notebook, papermill's last ones too, is scrubbed of the workspace's
 secrets, as a job's is; and its outputs are capped by the workspace's `[jobs]
 max_output_mb`. Outside any workspace, the notebook is papermill's (no cap unless one is
-given).
+given). Either way its kernel is told that no person is at it
+(`kernel.runtime.HEADLESS_VAR`): its recipe form shows nothing, as in a job.
 
 Kernels come from the process's kernel pool (`lpstudio.pool`) when there is one: a kernel
 that is already started and connected, used by this one notebook and then shut down. The
@@ -781,12 +782,14 @@ class StudioEngine(NBClientEngine):
                     metadata, bootstrap = {"lpstudio": bound}, []
                 else:
                     bootstrap[:0] = [chdir_code(cwd), *([environ_code(environ)] if environ else [])]
-            if python and job_context is None and notebook is not None and workspace is not None:
-                # Not a job: the kernel finds the recipe, its workspace and the connections its
-                # settings bind from the notebook's path, as JupyterLab's kernels do. Told in
-                # the bootstrap, as a pooled kernel's environment was set when it was started.
-                # Outside any workspace it is told nothing: the notebook is papermill's.
-                bootstrap.append(session_code(notebook))
+            if python and job_context is None:
+                # Not a job: the kernel is told that no person is at it (no form), and finds
+                # the recipe, its workspace and the connections its settings bind from the
+                # notebook's path, as JupyterLab's kernels do. Told in the bootstrap, as a
+                # pooled kernel's environment was set when it was started. Outside any
+                # workspace it is told no path: the notebook is papermill's.
+                in_workspace = notebook is not None and workspace is not None
+                bootstrap.append(told_code(notebook if in_workspace else None))
             if on_kernel is not None:
                 on_kernel(km)  # the caller owns this kernel: it can stop it, and shuts it down
             client = StudioNotebookClient(
@@ -899,9 +902,16 @@ def bind_code(context: str) -> str:
     return f"import lpstudio.kernel as _k; _k._bind({json.dumps(context)}); del _k"
 
 
-def session_code(path: str) -> str:
-    """Tells a kernel the notebook it runs, as JupyterLab does, leaving no name behind."""
-    return f"import os as _o; _o.environ['JPY_SESSION_NAME'] = {json.dumps(path)}; del _o"
+def told_code(path: str | None) -> str:
+    """Tells a kernel that papermill runs its notebook outside a job (headless: it builds no
+    form, `kernel.runtime.HEADLESS_VAR`) and the notebook it runs, as JupyterLab does
+    (`JPY_SESSION_NAME`), or, without `path`, none: one inherited from the kernel of a
+    notebook that started papermill (`!papermill ...` in JupyterLab) names that notebook,
+    whose recipe's connections this one's would take. Leaves no name behind."""
+    from .kernel.runtime import HEADLESS_VAR
+
+    changes: dict[str, str | None] = {HEADLESS_VAR: "1", "JPY_SESSION_NAME": path}
+    return environ_code(changes)
 
 
 def _folder_at_import() -> str | None:

@@ -157,6 +157,44 @@ TYPE_WORDS = {
     "object": "a mapping (JSON object)",
 }
 
+
+def spelled_as_text(
+    schema: dict[str, Any], instance: Any, at: list[Any], written: str | None = None
+) -> str | None:
+    """The text that the number or true/false at path `at` of `instance` stands for: as it
+    was `written` (YAML's `+14155550199`, read as 14155550199), else as JSON writes it
+    (12345 for `"consumer_id": 12345`, a bot's variable left out of quotes), when `schema`
+    takes that text in its place; None for any other value (null, a list, an
+    object), or for text refused there too (`1` for a choice of "sms" and "wa"). The whole
+    schema judges it: a field may be declared through a `$ref` or a branch of an `anyOf`."""
+    value = instance
+    for part in at:
+        value = value[part]
+    if value is None or not isinstance(value, bool | int | float):
+        return None
+    text = json.dumps(value) if written is None else written
+    changed: Any = text
+    if at:  # a copy holding the text in the value's place
+        changed = holder = copy.deepcopy(instance)
+        for part in at[:-1]:
+            holder = holder[part]
+        holder[at[-1]] = text
+    errors = jsonschema.Draft202012Validator(schema, format_checker=FORMATS).iter_errors(changed)
+    refused = any(list(error.absolute_path)[: len(at)] == at for error in errors)
+    return None if refused else text
+
+
+def in_quotes_fix(key: str | None, text: str, bot: bool = False) -> str:
+    """The fix of a number or true/false sent where `key` (a list's item: None) takes
+    `text` (`spelled_as_text`): the same in quotes, as the JSON it came in writes it; for a
+    `bot`'s call, as Conversation Builder quotes its variable (`"{$botContext.x}"`)."""
+    quoted = json.dumps(text) if key is None else f"{json.dumps(key)}: {json.dumps(text)}"
+    fix = f"send it as text, in quotes: {quoted}"
+    return fix + (
+        f' (a bot\'s variable in quotes too: "{{$botContext.{key}}}")' if bot and key else ""
+    )
+
+
 #: Each bound keyword of a number, a text or a list, as the fix for a value past it says it.
 _BOUNDS = {
     "minimum": "at least {}",

@@ -17,7 +17,7 @@ import posixpath
 import re
 import shlex
 import tokenize
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from importlib import resources
@@ -34,14 +34,17 @@ from .jsonschemas import (
     IntsOnly,
     as_json,
     fix_in_words,
+    in_quotes_fix,
     integers_as_ints,
     is_e164_pattern,
     pattern_words,
     refused_value,
     said_in_json,
     said_in_words,
+    spelled_as_text,
 )
 from .scalars import SCALARS, NotFinite, from_numpy, parse_scalar, whole
+from .strictyaml import Written
 from .templating import MAX_VARIABLE, lookup, preview, record_fields, required_fields
 
 _SIMPLE_TYPES = {
@@ -567,9 +570,10 @@ def type_name(schema: dict[str, Any]) -> tuple[str | None, bool]:
 
 
 #: How a value was given: text to read as its declared type (`-p`, a form's field), text
-#: passed as it is (papermill's `-r`), or a value with a type of its own (JSON over REST,
-#: the YAML of `-y` and `-f`, saved settings). Text of the last two is refused saying so.
-Given = Literal["text", "raw", "typed"]
+#: passed as it is (papermill's `-r`), a value with a type of its own (JSON over REST, the
+#: Python API, saved settings), or one YAML typed, `-y`'s or `-f`'s, as it was written
+#: there (a top-level scalar: `Written`). A value of the wrong type is refused saying so.
+Given = Literal["text", "raw", "typed"] | Written
 
 
 def _example(kind: str, spec: dict[str, Any] | None) -> str:
@@ -627,29 +631,75 @@ def _wrong_type(
     if form in FORMAT_HUMAN and kind == "string":
         what, example = FORMAT_HUMAN[form]
         human = f"{what} as ISO 8601 text"
+    if isinstance(given, Written) and got is not None:
+        return _misread(name, kind, human, example, got, given, spec)
+    typed_text = given == "typed" and kind == "string"  # a number sent where text is taken
+    if typed_text and (text := spelled_as_text(spec or {}, got, [])) is not None:
+        return ParameterError(
+            f"parameter '{name}' expects {human}, got {as_json(got)}",
+            field=name,
+            fix=in_quotes_fix(name, text),
+        )
     if not isinstance(got, str) or given == "text":
         return ParameterError(
             f"parameter '{name}' expects {human}, got {as_json(got)}",
             field=name,
             fix=f"pass {human}, for example: {example}",
         )
-    try:  # the value the text holds, read as -p reads it
-        read: str | None = json.dumps(_from_text(name, kind, False, got, spec))
-    except ParameterError:
-        read = None
+    read = _read_as_text(name, kind, got, spec)
     if given == "raw":
         return ParameterError(
             f"parameter '{name}' expects {human}, but -r passes its value as text: {as_json(got)}",
             field=name,
             fix=f"pass it with -p, which reads it as {human}: "
-            f"-p {name} {shlex.quote(got if read else example)}",
+            f"-p {name} {shlex.quote(got if read is not None else example)}",
         )
+    instead = f": {json.dumps(read)}, without quotes" if read is not None else ""
     return ParameterError(
         f"parameter '{name}' expects {human}, got the string {as_json(got)}",
         field=name,
-        fix=f"give {human}, not a string"
-        + (f": {read}, without quotes" if read else f", for example: {example}"),
+        fix=f"give {human}, not a string" + (instead or f", for example: {example}"),
     )
+
+
+def _read_as_text(name: str, kind: str, text: str, spec: dict[str, Any] | None) -> Any:
+    """The value `text` holds, read as -p reads it; None where it holds none."""
+    try:
+        return _from_text(name, kind, False, text, spec)
+    except ParameterError:
+        return None
+
+
+def _misread(
+    name: str,
+    kind: str,
+    human: str,
+    example: str,
+    got: Any,
+    given: Written,
+    spec: dict[str, Any] | None,
+) -> ParameterError:
+    """A value of `-y` or `-f` that YAML 1.1 read as another type than the user meant
+    (`strictyaml`): the scalar as written and as read (`0612345670` is the octal 103402424,
+    `no` is false, `1e3` text), and the fix in YAML: in quotes for text, or the value as
+    YAML reads one of `kind`."""
+    where = given.said()
+    if isinstance(got, str):
+        message = f"but YAML reads {given.value} in {where} as text"
+    elif given.value == as_json(got):
+        message = f"got {given.value} in {where}"
+    else:
+        number = isinstance(got, int | float) and not isinstance(got, bool)
+        read_as = f"{'the number ' * number}{as_json(got)}"
+        message = f"but YAML reads {given.value} in {where} as {read_as}"
+    fix = f"pass {human}, for example: {example}"
+    text = spelled_as_text(spec or {}, got, [], given.value) if kind == "string" else None
+    read = _read_as_text(name, kind, got, spec) if isinstance(got, str) else None
+    if text is not None:
+        fix = f"write it in quotes: {given.instead(given.in_quotes())}"
+    elif read is not None:
+        fix = f"write it as YAML reads {human}: {given.instead(strictyaml.as_yaml(read))}"
+    return ParameterError(f"parameter '{name}' expects {human}, {message}", field=name, fix=fix)
 
 
 def date_defaults(schema: dict[str, Any]) -> dict[str, Any]:
@@ -839,13 +889,15 @@ def coerce(
     projects: Path | None = None,
     raw: Collection[str] = (),
     hidden: Callable[[], Collection[str]] | None = None,
+    written: Mapping[str, Written] | None = None,
 ) -> dict[str, Any]:
     """Turns raw values into typed, validated parameters, or raises `ParameterError`.
 
     Names in `parse` hold text to parse into the declared type (papermill's `-p`, form
     fields); the others already carry a type (`-y`/`-f` YAML, JSON bodies), but for those
     in `raw`: text passed as it is (papermill's `-r`), refused saying so where the
-    parameter is not text.
+    parameter is not text. Those `written` are YAML's scalars, refused for their type as
+    written (`+14155550199`) and as YAML read them (14155550199).
     A `Path` parameter (read from the recipe's folder, where its job runs) must name a file
     under the workspace's `projects/`: given the `projects` folder, with its links followed;
     without it, by its text (see `_check_path`).
@@ -856,7 +908,7 @@ def coerce(
     traceback a notebook keeps of it holds no secret.
     """
     try:
-        return _coerced(schema, values, parse, recipe, projects, raw)
+        return _coerced(schema, values, parse, recipe, projects, raw, written or {})
     except ParameterError as exc:
         if hidden is not None:
             exc.mask(hidden())
@@ -870,6 +922,7 @@ def _coerced(
     recipe: str,
     projects: Path | None,
     raw: Collection[str],
+    written: Mapping[str, Written],
 ) -> dict[str, Any]:
     """`coerce`'s checks, whose refusals quote values as they were given."""
     properties: dict[str, Any] = schema.get("properties", {})
@@ -886,7 +939,7 @@ def _coerced(
         if name in parse:
             value = _from_text(name, kind, nullable, str(sent), properties[name])
         else:
-            given = "raw" if name in raw else "typed"
+            given: Given = "raw" if name in raw else written.get(name, "typed")
             value = _check_typed(name, kind, nullable, sent, given, properties[name])
         coerced[name] = _check_format(name, properties[name].get("format"), value)
         _check_text(name, value)

@@ -66,6 +66,10 @@ _UNREACHABLE_SEGMENTS = {
 MAX_TIMEOUT = 10**9
 #: The longest a callable recipe's caller may be made to wait for its answer, in seconds.
 MAX_CALL_TIMEOUT = 600
+#: The longest call timeout whose 504 still reaches a Conversation Builder bot, in seconds:
+#: the bot gives up at 20 s whatever the server allows (API-FACTS.md section 2), and loses
+#: a later 504, the JSON answer it could branch on.
+BOT_CALL_TIMEOUT = 18
 #: How long a callable recipe's caller waits without a timeout of its own, in seconds:
 #: `lpstudio serve`'s default (`LpstudioApp.call_timeout`), which a server may change.
 DEFAULT_CALL_TIMEOUT = 15.0

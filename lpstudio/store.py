@@ -74,7 +74,7 @@ from .jobstates import CANCELLED, FAILED, FINAL_STATES, QUEUED, RUNNING, SUCCEED
 from .models import Activation, AuditEntry, Base, Job, Notebook, RecipeVersion, User, as_utc, utcnow
 from .scalars import integral
 from .sdk import NOT_SENT, settled_detail
-from .workspace import KNOWN_SETTINGS, SQLITE_SIDE_FILES, default_lines
+from .workspace import KNOWN_SETTINGS, SQLITE_SIDE_FILES, Workspace, default_lines
 
 #: The newest migration; a store at this revision needs no Alembic at start-up.
 SCHEMA_HEAD = "0021"
@@ -1178,6 +1178,44 @@ def _claim_statement(shared_clock: bool) -> Any:
         .where(Job.id == job_id, Job.status == QUEUED, in_turn)
         .values(status=RUNNING, worker=worker, started_at=now, heartbeat_at=now)
     )
+
+
+def _never_activated(root: Path) -> WorkspaceError:
+    """Why a workspace whose terms no admin accepted is not opened."""
+    return WorkspaceError(
+        # Read by Jupyter users with the folder shown as "the workspace".
+        f"{root} was never activated: no admin accepted its terms",
+        field="workspace",
+        fix=f"an admin runs `lpstudio init . --accept-terms` in {root}",
+    )
+
+
+def open_store(workspace: Workspace) -> Store:
+    """The workspace's store, brought to the newest schema and checked as every client
+    opens it (a `Studio`, a recipe's connections by hand in its kernel), so that a store
+    that cannot be opened is said alike by all: naming `[store] url` and the fix, not as a
+    driver's traceback (`unopened`, `absent`), and a workspace never activated as such."""
+    store = Store(workspace.store_url, root=workspace.root)
+    try:
+        store.migrate()
+        activated = store.activation() is not None
+    except OperationalError as exc:  # a store that went down since it was checked
+        store.close()
+        raise store.unopened(exc) from None
+    except WorkspaceError:
+        store.close()
+        # No file where a new workspace has its store (`Workspace.write_new` makes none):
+        # one never activated. A store missing elsewhere is `[store] url`'s (`absent`).
+        if workspace.default_store and store.missing_file():
+            raise _never_activated(workspace.root) from None
+        raise
+    except Exception:  # e.g. a store a newer lpstudio upgraded: no connection left open
+        store.close()
+        raise
+    if not activated:
+        store.close()
+        raise _never_activated(workspace.root)
+    return store
 
 
 class Store:

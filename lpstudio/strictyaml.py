@@ -2,12 +2,21 @@
 mapping: PyYAML keeps the last value unsaid, as Python's `json` keeps a name given twice
 (`strictjson` refuses that), so a file holding `days: 3` and, further down, `days: 30` ran
 on one of them with nothing said. JSON is YAML: a `-f` file of JSON is read the same way.
+
+It is YAML 1.1, as papermill's (PyYAML reads no YAML 1.2, and no loader of papermill's
+narrows its types but for dates): `+14155550199` and `0612345670` (octal: 103402424) are
+numbers, `no` is false, `1e3` is text. A user meant otherwise, so a value refused for its
+type quotes the scalar as they wrote it (`Written`), not only as YAML read it.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Hashable
+import json
+import shlex
+from collections.abc import Hashable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
@@ -53,6 +62,61 @@ def load(text: str) -> Any:
     return yaml.load(text, Loader=_loader())
 
 
+@dataclass(frozen=True)
+class Written:
+    """A value of a mapping's top level as its user wrote it, in `-y` or in the `file` given
+    to `-f`: its key and its scalar, as source text, quotes and all."""
+
+    key: str
+    value: str
+    file: str | None = None
+
+    def said(self) -> str:
+        """Where the value was written, for a refusal: `-y`, or `-f params.yaml`."""
+        return "-y" if self.file is None else f"-f {self.file}"
+
+    def instead(self, value: str) -> str:
+        """`value` (YAML) written in place of this one, as the user would give it: for
+        `-y`, the option (`-y 'phone: "+14155550199"'`), for a file, its line in it."""
+        line = f"{self.key}: {value}"
+        return f"-y {shlex.quote(line)}" if self.file is None else f"{line} in {self.file}"
+
+    def in_quotes(self) -> str:
+        """The value as text: the scalar as written, in double quotes (JSON's, which YAML
+        reads)."""
+        return json.dumps(self.value, ensure_ascii=False)
+
+
+def as_yaml(value: Any) -> str:
+    """`value` as YAML writes it, which YAML reads back as that value: a float as 1.0e-05,
+    where JSON's 1e-05 (or a user's 1e3) is text to YAML 1.1."""
+    return yaml.safe_dump(value, default_flow_style=True, width=float("inf")).split("\n")[0]
+
+
+def load_written(text: str, file: str | None = None) -> tuple[Any, dict[str, Written]]:
+    """`text` (`-y`'s, or the `file` given to `-f`) read as `load` reads it, with each scalar
+    of its top-level mapping as written (`Written`), by its key; keys that are no text, and
+    values that are lists or mappings, have none. One reading: PyYAML's nodes keep where
+    each scalar starts and ends."""
+    loader = _loader()(text)
+    try:
+        node = loader.get_single_node()
+        data = None if node is None else loader.construct_document(node)
+    finally:
+        loader.dispose()
+    if not isinstance(node, yaml.MappingNode):
+        return data, {}
+
+    def source(part: yaml.Node) -> str:
+        return text[part.start_mark.index : part.end_mark.index]
+
+    return data, {
+        key.value: Written(source(key), source(value), file)
+        for key, value in node.value
+        if key.tag == "tag:yaml.org,2002:str" and isinstance(value, yaml.ScalarNode)
+    }
+
+
 def _mark(mark: Any) -> str:
     """A PyYAML mark as people count: from line 1, column 1 (PyYAML counts from 0)."""
     return f"line {mark.line + 1}, column {mark.column + 1}"
@@ -72,12 +136,20 @@ def _said(exc: yaml.YAMLError) -> str:
 
 
 def load_given(text: str, subject: str, field: str, expected: str, fix: str) -> Any:
-    """`text`, parameters a user gave (`-f`, `-y`, a `-p` value, a form's field), read as
-    `load` reads it. What it refuses raises ParameterError naming `field`, worded alike
-    wherever the text came from: `subject` gave a key twice, or `subject` expects
-    `expected` but it does not parse (`fix` says what to give instead)."""
-    try:
+    """`text`, a value a user gave (a `-p` value, a form's field), read as `load` reads it,
+    refused as `refused_as` says."""
+    with refused_as(subject, field, expected, fix):
         return load(text)
+
+
+@contextmanager
+def refused_as(subject: str, field: str, expected: str, fix: str) -> Iterator[None]:
+    """Reading parameters a user gave (`-f`, `-y`, a `-p` value, a form's field): what YAML
+    refuses raises ParameterError naming `field`, worded alike wherever the text came from:
+    `subject` gave a key twice, or `subject` expects `expected` but it does not parse (`fix`
+    says what to give instead)."""
+    try:
+        yield
     except DuplicateKey as exc:
         raise ParameterError(
             f"{subject} gives the key {exc.key!r} twice in one mapping",

@@ -43,7 +43,13 @@ from .checks import (
     unused_defaults,
 )
 from .connections import ConnectionInfo, Connections, bind_connections, check_bound_exist
-from .endpoints import check_call_timeout, endpoint_path, holder, serving
+from .endpoints import (
+    call_timeout_warning,
+    check_call_timeout,
+    endpoint_path,
+    holder,
+    serving,
+)
 from .errors import (
     ConflictError,
     InputError,
@@ -87,6 +93,7 @@ from .store import (
     Store,
     audit_in,
     new_sqlite_file,
+    open_store,
     remove_sqlite_file,
     shown_url,
     worker_id,
@@ -280,16 +287,6 @@ def _restored_choice(
     return kept
 
 
-def _never_activated(root: Path) -> WorkspaceError:
-    """Why a workspace whose terms no admin accepted is not opened."""
-    return WorkspaceError(
-        # Read by Jupyter users with the folder shown as "the workspace".
-        f"{root} was never activated: no admin accepted its terms",
-        field="workspace",
-        fix=f"an admin runs `lpstudio init . --accept-terms` in {root}",
-    )
-
-
 def _refuse_old_history(workspace: Workspace, store: Store) -> None:
     """Refuses to start a store that holds no job over a history folder that holds output
     notebooks (the workspace's, its old store replaced): job ids start at 1 again, and a
@@ -359,26 +356,7 @@ class Studio:
         self.workspace = workspace
         self.api_root = api_root
         self.call_timeout = call_timeout
-        self.store = Store(workspace.store_url, root=workspace.root)
-        try:
-            self.store.migrate()
-            activated = self.store.activation() is not None
-        except OperationalError as exc:  # a store that went down since it was checked
-            self.store.close()
-            raise self.store.unopened(exc) from None
-        except WorkspaceError:
-            self.store.close()
-            # No file where a new workspace has its store (`Workspace.write_new` makes none):
-            # one never activated. A store missing elsewhere is `[store] url`'s (`absent`).
-            if workspace.default_store and self.store.missing_file():
-                raise _never_activated(workspace.root) from None
-            raise
-        except Exception:  # e.g. a store a newer lpstudio upgraded: no connection left open
-            self.store.close()
-            raise
-        if not activated:
-            self.store.close()
-            raise _never_activated(workspace.root)
+        self.store = open_store(workspace)
         self.connections = Connections(self.store, workspace.key_path, workspace.root, user=acting)
         default_role = workspace.setting("users", "default_role")  # a newcomer's: read again
         if not self.store.has_user(acting):  # a newcomer: users and the audit log show names
@@ -1515,8 +1493,9 @@ class Studio:
 
         Returns the settings saved, with `warnings`: what was saved and will fail, each a
         `ParameterError` naming its field and fix (a text template that cannot fill the
-        handoff's placeholders, as the form warns of it), and each saved value the save
-        forgot unasked as its parameter is gone, for the CLI and the REST API to say.
+        handoff's placeholders, as the form warns of it), each saved value the save
+        forgot unasked as its parameter is gone, and a call timeout a Conversation Builder
+        bot does not wait out (`call_timeout_warning`), for the CLI and the REST API to say.
 
         The saved settings are read, checked against and written in one write transaction:
         two saves at once take turns, and neither loses the other's change."""
@@ -1567,7 +1546,8 @@ class Studio:
             forgotten = self._forgotten(recipe, saved, reset, secrets)
             # Over what another save wrote meanwhile, if any.
             misfit = refit(new["parameters"]) if refit is not None else None
-            warnings[:] = [*forgotten, *([misfit] if misfit else [])]
+            long_wait = call_timeout_warning(recipe, call_timeout) if call_timeout else None
+            warnings[:] = [*forgotten, *(w for w in (misfit, long_wait) if w)]
             if call_timeout is not None:
                 new["call_timeout"] = float(call_timeout)
             elif "call_timeout" in reset:

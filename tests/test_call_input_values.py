@@ -32,6 +32,11 @@ OPTIN = {
     "opt_in": True,
     "source": "Sales bot",
 }
+#: The fix of a number or true/false a call sent where text is taken.
+QUOTED = (
+    'send it as text, in quotes: "{key}": "{text}" '
+    '(a bot\'s variable in quotes too: "{{$botContext.{key}}}")'
+)
 #: The `rng` callable's input: integers, declared directly and through a `$ref` in an array.
 RNG_INPUT: dict[str, Any] = {
     "type": "object",
@@ -185,6 +190,7 @@ def test_an_input_given_by_hand_is_refused_as_a_call_of_it_is(
         ("rng", "bots/rng", {"n": "11"}, "n"),  # out of range once read as 11
         ("rng", "bots/rng", {"n": 1, "counts": ["2"]}, "counts.0"),
         ("rng", "bots/rng", {"n": 1, "email": "nobody"}, "email"),
+        ("rng", "bots/rng", {"n": 1, "note": 5}, "note"),  # told to quote it, by hand too
     ):
         before = job_count(served, recipe)
         call = error_of(send(served, token, "POST", path, event), 400, field)
@@ -202,10 +208,34 @@ def test_an_input_given_by_hand_is_refused_as_a_call_of_it_is(
     for body, field, fix in (
         ({"n": 11}, "n", "give n as a whole number from 0 to 10"),
         ({"n": 1, "counts": ["2"]}, "counts.0", "give an integer or null"),
-        ({"n": 1, "note": 5}, "note", "give a string"),
+        ({"n": 1, "note": True}, "note", QUOTED.format(key="note", text="true")),
         ({"n": 1, "email": "nobody"}, "email", "give text in the email format"),
     ):
         assert error_of(send(served, token, "POST", "rng", body), 400, field)["fix"] == fix
+
+
+def test_a_number_sent_for_text_is_told_to_send_it_in_quotes_as_it_was_sent(
+    served: Served, token: str
+) -> None:
+    """A bot's variable left out of quotes that holds digits (`"consumer_id": 12345`) was
+    told "give a string"; a REST run's parameter "pass a string, for example: text". Each
+    fix is the field as sent, in quotes; a value whose text the field refuses as well (1 for
+    a choice of "sms" and "wa") keeps its fix."""
+    optin = {**OPTIN, "consumer_id": 12345, "source": "welcome bot"}
+    before = job_count(served, "bots/cb_optin")
+    call = error_of(send(served, token, "POST", "optin", optin), 400, "consumer_id")
+    assert call["fix"] == QUOTED.format(key="consumer_id", text="12345"), call
+    event = {**optin, "consumer_id": "cb-42"}
+    run = served.api("alice", "POST", "/recipes/bots/cb_optin.ipynb/run", json={"event": event})
+    assert run.status_code == 202, run.text  # the text form runs
+    choice = error_of(send(served, token, "POST", "optin", {**event, "channel": 1}), 400, "channel")
+    assert choice["fix"] == "give channel as one of: sms, wa", choice
+    # A REST run's parameter, as its JSON was sent (no bot's variable: a person's run).
+    sent = {"parameters": {"default_source": 42}}
+    run = served.api("alice", "POST", "/recipes/bots/cb_optin.ipynb/run", json=sent)
+    refused = error_of(run, 400, "default_source")
+    assert refused["fix"] == 'send it as text, in quotes: "default_source": "42"', refused
+    assert job_count(served, "bots/cb_optin") == before + 1
 
 
 def test_an_input_given_by_hand_is_read_as_a_call_reads_it(

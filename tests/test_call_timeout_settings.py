@@ -60,6 +60,34 @@ def test_a_call_timeout_is_saved_shown_and_reset_to_the_server_s(recipes: Path, 
     assert "call timeout: 15 s, the server's default" in cli("settings", "p/bot").output
 
 
+#: What a save of a call timeout past 18 s warns: Conversation Builder gives up at 20 s.
+BOT_GIVES_UP = (
+    "a call timeout of 45 s outlasts a Conversation Builder caller: it gives up at 20 s, "
+    "whatever the server allows, so past 18 s it never gets the JSON 504 it could branch on"
+)
+
+
+def test_a_call_timeout_past_a_bot_s_wait_is_saved_with_a_warning(recipes: Path, cli) -> None:
+    """Nothing said that a bot gives up at 20 s whatever the server allows: past 18 s it
+    lost the 504 it could branch on. Saved (another caller may wait), and warned of, with
+    the way to answer at once and poll, as the other warnings of a save are said."""
+    set_ = cli("settings", "p/bot", "--call-timeout", "45")
+    assert set_.exit_code == 0, set_.output
+    assert f"warning: {BOT_GIVES_UP}\n  fix: for longer work answer at once and poll: " in (
+        set_.stderr
+    )
+    assert "?mode=async" in set_.stderr
+    assert "`lpstudio settings p/bot.ipynb --call-timeout 18`" in set_.stderr
+    assert saved(recipes, "p/bot.ipynb")["call_timeout"] == 45
+    (warning,) = json.loads(cli("settings", "p/bot", "--call-timeout", "45", "--json").stdout)[
+        "warnings"
+    ]
+    assert warning["field"] == "call_timeout" and warning["message"] == BOT_GIVES_UP, warning
+    # Within a bot's wait: nothing to warn of.
+    within = cli("settings", "p/bot", "--call-timeout", "18")
+    assert within.exit_code == 0 and "warning" not in within.stderr, within.output
+
+
 def test_a_recipe_nobody_calls_shows_no_call_timeout(recipes: Path, cli) -> None:
     shown = cli("settings", "p/hook")
     assert shown.exit_code == 0, shown.output
@@ -118,6 +146,7 @@ def test_a_call_timeout_for_a_recipe_nobody_calls_is_refused_with_its_fix(
     "fix",
     [
         'by its admin: PUT /lpstudio/api/v1/recipes/b/bot.ipynb/settings {"call_timeout": SECONDS}',
+        'by its admin: PUT /lpstudio/api/v1/recipes/b/bot.ipynb/settings {"call_timeout": 18}',
         "by its admin: `lpstudio settings b/bot.ipynb --call-timeout SECONDS`",
         "by its admin: `lpstudio settings 'b/bot.ipynb' --call-timeout 45`",
     ],

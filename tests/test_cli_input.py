@@ -764,7 +764,10 @@ def test_a_string_given_as_json_or_yaml_for_an_integer_says_to_give_the_number(
         "field": "days",
         "fix": fix,
     }
-    assert f"fix: {fix}" in cli("run", "p/count", "-y", 'days: "3"').stderr
+    # YAML's "3" is text as written: its fix is the YAML that reads as the number.
+    said = cli("run", "p/count", "-y", 'days: "3"').stderr
+    assert 'expects an integer, but YAML reads "3" in -y as text' in said, said
+    assert "fix: write it as YAML reads an integer: -y 'days: 3'" in said, said
     assert "fix: pass an integer, for example: 7" in cli("run", "p/count", "-p", "days", "x").stderr
     assert job_rows(ws) == 0
 

@@ -444,6 +444,154 @@ def test_recipes_of_a_project_folder_are_listed_as_its_export_reads_it(
     assert listed("bots/") == ["bots/echo.ipynb"]
 
 
+# -- every field of an answer documented ------------------------------------------------------
+
+
+def node(doc: dict[str, Any], where: tuple[str, ...]) -> Any:
+    """The document's part at `where` (JSON pointer segments, unescaped)."""
+    found: Any = doc
+    for key in where:
+        found = found[int(key)] if isinstance(found, list) else found[key]
+    return found
+
+
+def fits(doc: dict[str, Any], value: Any, where: tuple[str, ...]) -> bool:
+    try:
+        validate(doc, value, *where)
+    except ValidationError:
+        return False
+    return True
+
+
+def parts(doc: dict[str, Any], where: tuple[str, ...], value: Any) -> list[tuple[str, ...]]:
+    """Where the schema at `where` says something of `value`: itself, what its `$ref` leads
+    to, its `allOf`'s items, and its `anyOf`'s and `oneOf`'s that `value` fits."""
+    schema = node(doc, where)
+    found = [where]
+    if "$ref" in schema:
+        led = schema["$ref"].removeprefix("#/").split("/")
+        found += parts(doc, tuple(s.replace("~1", "/").replace("~0", "~") for s in led), value)
+    for key in ("allOf", "anyOf", "oneOf"):
+        for n in range(len(schema.get(key, ()))):
+            branch = (*where, key, str(n))
+            if key == "allOf" or fits(doc, value, branch):
+                found += parts(doc, branch, value)
+    return found
+
+
+def objects(schema: dict[str, Any]) -> bool:
+    """Whether `schema` expects an object: its type says so, or it names properties."""
+    kinds = schema.get("type", ())
+    return "properties" in schema or "object" in ([kinds] if isinstance(kinds, str) else kinds)
+
+
+def undocumented(doc: dict[str, Any], value: Any, where: tuple[str, ...], at: str) -> list[str]:
+    """The fields of `value` (at `at`) that the schema at `where` does not name: checked as
+    if every object it expects took no others (`additionalProperties: false`) unless it
+    says it does (`additionalProperties` true or a schema); a schema of any JSON (`{}`)
+    expects none. A client generated from the document puts
+    such a field in an untyped dict of extras, its meaning said nowhere."""
+    found = parts(doc, where, value)
+    schemas = [node(doc, w) for w in found]
+    if isinstance(value, list):
+        items = [(*w, "items") for w, s in zip(found, schemas, strict=True) if "items" in s]
+        return [
+            field
+            for n, item in enumerate(value)
+            for led in items
+            for field in undocumented(doc, item, led, f"{at}[{n}]")
+        ]
+    if not isinstance(value, dict) or not any(map(objects, schemas)):
+        return []  # any JSON (an event: `{}`)
+    said: list[str] = []
+    for key, item in value.items():
+        named = [
+            (*w, "properties", key)
+            for w, s in zip(found, schemas, strict=True)
+            if key in s.get("properties", {})
+        ] or [
+            (*w, "additionalProperties")
+            for w, s in zip(found, schemas, strict=True)
+            if isinstance(s.get("additionalProperties"), dict)
+        ]
+        if named:
+            said += [f for led in named for f in undocumented(doc, item, led, f"{at}.{key}")]
+        elif not any(s.get("additionalProperties") is True for s in schemas):
+            said.append(f"{at}.{key}")
+    return sorted(set(said))
+
+
+def assert_documented(doc: dict[str, Any], path: str, method: str, answer: httpx.Response) -> Any:
+    """The answer fits the document (each field it requires there), and each of its fields
+    is documented (`undocumented`); returns its body."""
+    key = assert_fits(doc, path, method, answer)
+    where = ("paths", path, method, "responses", key, "content", "application/json", "schema")
+    body = answer.json()
+    assert undocumented(doc, body, where, "answer") == [], (method, path)
+    # The check can fail: a field the document does not name is found.
+    extra = {**body, "undocumented_field": 1} if isinstance(body, dict) else body
+    assert undocumented(doc, extra, where, "answer") == ["answer.undocumented_field"]
+    return body
+
+
+def test_each_field_of_a_recipe_and_a_job_is_documented(
+    server: Served, token: str, doc: dict[str, Any], ws: Path
+) -> None:
+    """A recipe's detail (its `trigger.endpoint` and `trigger.hook`, `settings`...), its list
+    rows, the answers of a settings save, a start and a stop, and one job (with
+    `listed=true` its `parameters_cut`) each document every field they hold: a client
+    generated from the document read them as untyped extras. One `Recipe` schema, named,
+    describes the detail and every answer giving it."""
+    call(server, token, {"status": 200, "body": {"ok": True}})  # the echo's last job
+    write_recipe(  # a started schedule (its next run, its start) and a broken recipe
+        ws,
+        "contract/daily",
+        metadata={"title": "Daily", "trigger": {"kind": "schedule", "cron": "0 9 1 1 *"}},
+    )
+    write_recipe(ws, "contract/broken", metadata={"title": "Broken", "trigger": {"kind": "?"}})
+    try:
+        started = server.api("alice", "POST", "/recipes/contract/daily.ipynb/start", json={})
+        assert started.status_code == 200, started.text
+        assert assert_documented(doc, "/recipes/{recipe}/start", "post", started)["next_run"]
+        saves = {
+            "bots/echo.ipynb": {"call_timeout": 60},
+            "hooks/lead.ipynb": {
+                "notify": {"email": "ops@example.com", "webhook": "https://a.b/c"}
+            },
+        }
+        for recipe, body in saves.items():
+            saved = server.api("alice", "PUT", f"/recipes/{recipe}/settings", json=body)
+            assert saved.status_code == 200, saved.text
+            assert_documented(doc, "/recipes/{recipe}/settings", "put", saved)
+        details = {
+            recipe: assert_documented(
+                doc, "/recipes/{recipe}", "get", server.api("alice", "GET", f"/recipes/{recipe}")
+            )
+            for recipe in ("bots/echo.ipynb", "hooks/acme.ipynb", *saves, "contract/daily.ipynb")
+        }
+        assert details["bots/echo.ipynb"]["trigger"]["endpoint"].endswith("/call/echo")
+        assert details["bots/echo.ipynb"]["last_job"]["parameters_cut"] == {}
+        assert details["hooks/lead.ipynb"]["settings"]["notify"]["email"] == "ops@example.com"
+        assert details["hooks/acme.ipynb"]["automatic"] == ["app"]
+        listed = server.api("alice", "GET", "/recipes")
+        rows = assert_documented(doc, "/recipes", "get", listed)["recipes"]
+        assert {r["recipe"]: r["problem"] is None for r in rows}["contract/broken.ipynb"] is False
+        for recipe in ("contract/daily.ipynb", "contract/broken.ipynb"):
+            stopped = server.api("alice", "POST", f"/recipes/{recipe}/stop", json={})
+            assert stopped.status_code == 200 and stopped.json()["state"] == "stopped"
+            assert_documented(doc, "/recipes/{recipe}/stop", "post", stopped)
+        assert stopped.json()["problem"]["field"], stopped.text  # the broken one's
+    finally:
+        for name in ("daily", "broken"):
+            (ws / "projects" / "contract" / f"{name}.ipynb").unlink()
+        (ws / "projects" / "contract").rmdir()
+    job = details["bots/echo.ipynb"]["last_job"]["id"]
+    for listed_only in ("false", "true"):
+        shown = server.api("alice", "GET", f"/jobs/{job}", params={"listed": listed_only})
+        body = assert_documented(doc, "/jobs/{job_id}", "get", shown)
+        assert ("parameters_cut" in body) is (listed_only == "true")
+
+
 # -- what any request of a route may be answered -----------------------------------------------
 
 #: Test values of the routes' path parameters (the recipe, the hook and the callable exist).

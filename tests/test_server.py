@@ -1089,6 +1089,8 @@ def test_a_slow_call_times_out_with_504_and_its_job_goes_on(
     late = assert_error(call(server, tokens["all"], "slow", {"n": 1}), 504)
     assert time.monotonic() - began < 3  # the call timeout of bots/slow is 1 s
     assert late["code"] == "Timeout"
+    # A longer call timeout is offered within what a Conversation Builder bot waits out.
+    assert "up to 18 s for a caller that gives up at 20 s" in late["fix"], late
     assert wait_job(server, late["job"])["status"] == "succeeded"
     later = httpx.get(
         f"{server}{API}/calls/{late['job']}", headers={"API-TOKEN": tokens["all"]}, timeout=30
@@ -1281,7 +1283,7 @@ def test_a_keyed_retry_is_answered_once_the_notebook_is_not_json_or_the_recipe_s
     good = path.read_bytes()
     path.write_text("{not json", encoding="utf8")
     error = assert_error(call(server, tokens["all"], "unjson", {"n": 4}), 503, "recipe")
-    assert error["code"] == "RecipeNotReady" and "bots/unjson" in error["fix"]
+    assert error["code"] == "RecipeNotReady" and "bots/unjson" not in json.dumps(error), error
     for _ in range(2):  # broken, then fixed and stopped
         again = call(server, tokens["all"], "unjson", {"n": 3}, headers=key)
         assert again.status_code == 200 and again.json() == {"double": 6}, again.text
@@ -1389,6 +1391,20 @@ def test_a_call_timeout_is_saved_with_the_settings_of_a_callable_only(
     )
     assert saved.status_code == 200, saved.text
     assert saved.json()["revision"] == shown + 1 and saved.json()["settings"]["call_timeout"] == 5
+    assert saved.json()["warnings"] == []
+    # Past a bot's 20 s, less the time its 504 takes to reach it: saved, and warned of, in
+    # the API's terms (the lab says its warnings with their fix).
+    long = api(
+        server, "ana", "PUT", "/recipes/bots/cb_optin.ipynb/settings", json={"call_timeout": 30}
+    )
+    assert long.status_code == 200 and long.json()["settings"]["call_timeout"] == 30, long.text
+    (warning,) = long.json()["warnings"]
+    assert warning["field"] == "call_timeout", warning
+    assert "Conversation Builder caller: it gives up at 20 s" in warning["message"], warning
+    assert "?mode=async" in warning["fix"], warning
+    assert warning["fix"].endswith(
+        f'PUT {API}/recipes/bots/cb_optin.ipynb/settings {{"call_timeout": 18}}'
+    ), warning
     cleared = api(
         server, "ana", "PUT", "/recipes/bots/cb_optin.ipynb/settings", json={"call_timeout": None}
     )

@@ -235,12 +235,13 @@ def test(conn):
 
 
 async def test_a_slot_whose_connector_stopped_loading_is_not_ready_wherever_shown(
-    jp_fetch: Any, ws: Path, cli: Any
+    jp_fetch: Any, ws: Path, cli: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A started callable whose workspace connector broke since: `lpstudio recipes` and
     `GET /recipes` said why it is broken, and run and start refused, but its detail's
-    `settings_problem` was null, `lpstudio settings` said nothing was wrong, and a bot's
-    call was told to "correct the connector's code" without a file."""
+    `settings_problem` was null, `lpstudio settings` said nothing was wrong, and the server's
+    log did not say which recipe a bot's call found not ready (the bot is told the field,
+    and to retry: the workspace's files are its admin's)."""
     (ws / "connectors").mkdir()
     (ws / "connectors" / "acme.py").write_text(ACME)
     trigger = {"kind": "callable", "path": "lead"}
@@ -275,7 +276,10 @@ async def test_a_slot_whose_connector_stopped_loading_is_not_ready_wherever_show
     assert detail == problem, detail
     error = json.loads(called)["error"]
     assert status == 503 and error["code"] == "RecipeNotReady", called
-    assert (error["field"], error["fix"]) == ("connections.acme", wanted), error
+    assert error["field"] == "connections.acme" and "acme.py" not in called, error
+    logged = [r.getMessage() for r in caplog.records if "(RecipeNotReady)" in r.getMessage()]
+    assert logged and "recipe crm/lead.ipynb: slot 'acme'" in logged[-1], logged
+    assert logged[-1].endswith(f"fix: {wanted}"), logged
 
 
 async def test_a_connection_lacking_a_field_its_upgraded_connector_requires_is_not_ready(

@@ -13,7 +13,7 @@ import click
 
 from ..endpoints import check_call_timeout
 from ..errors import InputError, LpstudioError, word
-from ..recipe import DEFAULT_CALL_TIMEOUT, Recipe
+from ..recipe import BOT_CALL_TIMEOUT, DEFAULT_CALL_TIMEOUT, Recipe
 from ..times import local_text, poll_start
 from .base import (
     _echo_or_json,
@@ -263,7 +263,8 @@ def try_(
     "--call-timeout",
     metavar="SECONDS",
     help="How long a callable recipe's caller waits for its answer (above 0, up to 600), "
-    f"instead of the server's ({DEFAULT_CALL_TIMEOUT:g} s unless configured otherwise).",
+    f"instead of the server's ({DEFAULT_CALL_TIMEOUT:g} s unless configured otherwise). A "
+    f"Conversation Builder bot gives up at 20 s: past {BOT_CALL_TIMEOUT} s it loses the 504.",
 )
 @click.option(
     "--notify-webhook",

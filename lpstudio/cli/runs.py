@@ -21,6 +21,7 @@ from ..jobviews import cancel_said, cancel_to_dict, listed_job, rerun_warning
 from ..parameters import coerce, mapping_example
 from ..recipe import MAX_TIMEOUT
 from ..store import MAX_LISTED
+from ..strictyaml import Written
 from ..studio import Studio
 from ..times import local_text, parse_moment
 from .base import (
@@ -46,16 +47,21 @@ from .output import cell
 TIMEOUT = FiniteRange(0, MAX_TIMEOUT, min_open=True)
 
 
-def _load_yaml(text: str, where: str, example: str) -> dict[str, Any]:
-    """The parameters `where` (`-y`, `-f FILE`) gives; `example` is a mapping such as they
-    give, for the fix of text that is none (`_mapping_example`)."""
+def _load_yaml(
+    text: str, file: Path | None, example: str
+) -> tuple[dict[str, Any], dict[str, Written]]:
+    """The parameters `-y`, or the `file` given to `-f`, gives, with its scalars as written
+    (`strictyaml.load_written`); `example` is a mapping such as they give, for the fix of
+    text that is none (`_mapping_example`)."""
+    where = "-y" if file is None else f"-f {file}"
     fix = f"give a YAML mapping such as '{example}'"
-    data = strictyaml.load_given(text, where, where, "a YAML mapping", fix) or {}
-    if not isinstance(data, dict):
+    with strictyaml.refused_as(where, where, "a YAML mapping", fix):
+        data, written = strictyaml.load_written(text, None if file is None else str(file))
+    if not isinstance(data or {}, dict):
         raise ParameterError(
             f"{where} must be a mapping of parameter names to values", field=where, fix=fix
         )
-    return data
+    return data or {}, written
 
 
 def _mapping_example(studio: Studio, recipe: str) -> str:
@@ -90,35 +96,48 @@ def _collect_parameters(
     yamls: tuple[str, ...],
     files: tuple[Path, ...],
     example: str,
-) -> tuple[dict[str, Any], set[str]]:
+) -> tuple[dict[str, Any], set[str], dict[str, Written]]:
     """Merges the options in papermill's order: -f, then -y, then -p, then -r (a later option
     overrides an earlier one, as the README says); a name given twice to -p, or to -r, is
     refused (`_once`), as papermill's last one won unsaid. `example` is a mapping such as
-    -y and -f give (`_mapping_example`)."""
+    -y and -f give (`_mapping_example`). The values YAML gives last are kept as written,
+    for their refusals (`_check_as_given`)."""
     _once((name for name, _ in params), "-p", " VALUE")
     _once((name for name, _ in raw), "-r", " VALUE")
     values: dict[str, Any] = {}
     parse: set[str] = set()
-    for file in files:
-        text = _read_file(file, "-f", "parameters file", "YAML")
-        values.update(_load_yaml(text, f"-f {file}", example))
-    for text in yamls:
-        values.update(_load_yaml(text, "-y", example))
-    for name, value in params:
+    written: dict[str, Written] = {}
+    loaded = [(_read_file(file, "-f", "parameters file", "YAML"), file) for file in files]
+    for text, file in [*loaded, *((text, None) for text in yamls)]:
+        data, scalars = _load_yaml(text, file, example)
+        values.update(data)
+        written = {name: kept for name, kept in written.items() if name not in data} | scalars
+    for name, value in [*params, *raw]:
         values[name] = value
-        parse.add(name)
-    for name, value in raw:
-        values[name] = value
-        parse.discard(name)
-    return values, parse
+        written.pop(name, None)
+    parse.update(name for name, _ in params)
+    parse.difference_update(name for name, _ in raw)
+    return values, parse, written
 
 
-def _check_raw(studio: Studio, recipe: str, raw: dict[str, str]) -> None:
-    """Checks the values of `-r` first, as the text they are: one that is no text to the
-    recipe is refused saying so, and that -p reads it (`studio.run` sees typed values)."""
-    if raw:
+def _check_as_given(
+    studio: Studio, recipe: str, values: dict[str, Any], raw: set[str], written: dict[str, Written]
+) -> None:
+    """Checks the values of `-r`, and the scalars of `-y` and `-f`, first, as they were given
+    (`studio.run` sees typed values): a value of `-r` that is no text to the recipe is
+    refused saying so, and that -p reads it; one YAML typed otherwise than the recipe
+    does, quoting it as written (`+14155550199`), and as YAML read it (14155550199)."""
+    names = raw | written.keys()
+    if names:
         found = studio.recipe(recipe)
-        coerce(found.schema, raw, recipe=found.name, raw=set(raw))
+        coerce(
+            found.schema,
+            {name: values[name] for name in names},
+            recipe=found.name,
+            raw=raw,
+            hidden=studio.held_secrets,
+            written=written,
+        )
 
 
 def _load_event(text: str | None, file: Path | None) -> Any:
@@ -273,8 +292,8 @@ def run(
     with _studio(workspace) as studio:
         recipe = _typed_recipe(studio, recipe)
         example = _mapping_example(studio, recipe) if yamls or files else ""
-        values, parse = _collect_parameters(params, raw, yamls, files, example)
-        _check_raw(studio, recipe, {name: values[name] for name, _ in raw})
+        values, parse, written = _collect_parameters(params, raw, yamls, files, example)
+        _check_as_given(studio, recipe, values, {name for name, _ in raw}, written)
         if event is not None:  # refused by the option's name (`studio.run` checks it too)
             where = "--event" if event_file is None else f"--event-file {event_file}"
             read = studio.recipe(recipe)  # a broken recipe is refused by its own field

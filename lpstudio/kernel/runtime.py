@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ..errors import InputError, LpstudioError, WorkspaceError, word
+from ..errors import InputError, LpstudioError, WorkspaceError, quoted, word
 from ..sdk import (
     Connection,
     Ledger,
@@ -786,15 +786,29 @@ class Runtime:
         return _interactive(slot)
 
 
+#: Set in the kernel of a notebook papermill runs through lpstudio's engine outside a job
+#: (`engine.told_code`): no person is at it, so it builds no form (`RecipeForm.here`), as
+#: in a job. Without it a headless run asked LivePerson for a token and its pick lists,
+#: and its output notebook kept the form's 200 widget models (170 KB).
+HEADLESS_VAR = "LPSTUDIO_HEADLESS"
+
+
 def notebook_recipe() -> tuple[Workspace, Recipe | None]:
     """Outside a job: the workspace of the notebook this kernel runs, and its recipe (None
-    for a notebook that is no recipe of it, or one JupyterLab did not name)."""
+    for a notebook that is no recipe of it, or one this kernel was not told of)."""
+    return _recipe_of(_notebook_file())
+
+
+def _notebook_file() -> str | None:
+    """`notebook_path`, when it names a file."""
+    notebook = notebook_path()
+    return notebook if notebook and Path(notebook).is_file() else None
+
+
+def _recipe_of(notebook: str | None) -> tuple[Workspace, Recipe | None]:
     from ..recipe import Recipe
     from ..workspace import ENV_VAR
 
-    notebook = notebook_path()
-    if notebook and not Path(notebook).is_file():
-        notebook = None
     try:
         workspace = notebook_workspace(notebook)
     except WorkspaceError as exc:
@@ -812,15 +826,14 @@ def notebook_recipe() -> tuple[Workspace, Recipe | None]:
 
 
 def notebook_path() -> str | None:
-    """The notebook this kernel runs, as it is named now (None: JupyterLab named none), for
-    the recipe form and `notebook_recipe`: the path the studio's server keeps for this
-    kernel (`workspace.session_file`), which follows a rename or move in JupyterLab, else
-    `$JPY_SESSION_NAME`, the path it had when the kernel started (jupyter_server's, or the
-    one lpstudio's engine gives a notebook papermill runs), which a rename leaves as it was:
-    the old path showed no form, or the recipe created there since."""
+    """The notebook this kernel runs, as it is named now (None: nothing told it), for the
+    recipe form and `notebook_recipe`: the path the studio's server keeps for this kernel
+    (`workspace.session_file`), which follows a rename or move in JupyterLab, else the one
+    its starter told it (`_told`), which a rename leaves as it was: the old path showed no
+    form, or the recipe created there since."""
     from ..workspace import session_file
 
-    started = os.environ.get("JPY_SESSION_NAME")
+    started = _told()[0]
     kernel_id = _kernel_id()
     if kernel_id is None:
         return started
@@ -829,6 +842,41 @@ def notebook_path() -> str | None:
     except (LpstudioError, OSError, UnicodeDecodeError):  # no studio's server keeps it
         return started
     return now or started
+
+
+def _told() -> tuple[str | None, str | None]:
+    """The notebook this kernel's starter told it it runs, and who told it: VS Code (its
+    `__vsc_ipynb_file__` in the user's namespace, a path of the machine VS Code runs on),
+    else `$JPY_SESSION_NAME` (jupyter_server's, or the one lpstudio's engine gives a
+    notebook papermill runs), else papermill (its `PAPERMILL_INPUT_PATH` parameter, once
+    injected: `--inject-paths`). nbconvert, nbval and papermill's own engine tell nothing
+    else, and papermill's relative path is read from the kernel's folder, as papermill's
+    run without `--cwd` starts it. (None, None): nothing told it."""
+    namespace = _user_namespace()
+    vscode = namespace.get("__vsc_ipynb_file__")
+    if isinstance(vscode, str) and os.path.isfile(vscode):
+        return vscode, "vscode"
+    if started := os.environ.get("JPY_SESSION_NAME"):
+        return started, "session"
+    injected = namespace.get("PAPERMILL_INPUT_PATH")
+    if isinstance(injected, str) and os.path.isfile(injected):
+        return os.path.abspath(injected), "papermill"
+    return None, None
+
+
+def _user_namespace() -> Mapping[str, Any]:
+    """The namespace of the notebook's cells (empty outside IPython)."""
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    return shell.user_ns if shell is not None else {}
+
+
+def headless() -> bool:
+    """Whether papermill runs this kernel's notebook, outside a job: told by lpstudio's
+    engine (`HEADLESS_VAR`), or by papermill's own injected path, when nothing else told
+    it which notebook it runs (a person in JupyterLab or VS Code)."""
+    return os.environ.get(HEADLESS_VAR) == "1" or _told()[1] == "papermill"
 
 
 def _kernel_id() -> str | None:
@@ -873,14 +921,15 @@ def _declared_type(slot: str) -> str | None:
 
 def _interactive(slot: str) -> tuple[str, str, dict[str, Any], str | None]:
     """Outside a job: the workspace's connection bound to this slot by the recipe's settings,
-    else the one named like the slot, else the only one of the slot's connector type. In a
+    else the one named like the slot, else the only one of the slot's connection type. In a
     notebook that is no recipe (no slots declared), the slot names the connection."""
     from ..connections import Connections, bind_connections
     from ..settings import saved_settings
-    from ..store import Store
+    from ..store import open_store
 
-    workspace, recipe = notebook_recipe()
-    store = Store(workspace.store_url)
+    notebook = _notebook_file()
+    workspace, recipe = _recipe_of(notebook)
+    store = open_store(workspace)  # refused as the form says it (`RecipeForm.here`)
     try:
         connections = Connections(store, workspace.key_path, workspace.root)
         available = connections.list()
@@ -896,6 +945,8 @@ def _interactive(slot: str) -> tuple[str, str, dict[str, Any], str | None]:
                 field="connections",
                 fix=f"use one of its slots, or declare '{slot}' in metadata.lpstudio.connections",
             )
+        if notebook is None:
+            _refuse_untold(slot, workspace, store, available)
         if slots is None and slot not in {info.name for info in available}:
             names = ", ".join(info.name for info in available) or "none yet"
             raise InputError(
@@ -912,3 +963,63 @@ def _interactive(slot: str) -> tuple[str, str, dict[str, Any], str | None]:
     finally:
         store.close()
     return name, type_, config, str(workspace.root)
+
+
+def _refuse_untold(slot: str, workspace: Workspace, store: Store, available: list[Any]) -> None:
+    """Refuses `slot` in a kernel that was not told which notebook it runs (papermill's own
+    engine, nbconvert, nbval), or told one that is not there, where a recipe in its folder
+    binds the slot otherwise (`_bound_otherwise`): taken as a connection's name, it used
+    another app account (another Shopify store) without a word, or was said to be missing
+    though the settings bind it."""
+    found = _bound_otherwise(slot, workspace, store, available)
+    if found is None:
+        return
+    recipe, binds = found
+    told = notebook_path()  # one that is not there (renamed, with no studio's server)
+    untold = (
+        f"this kernel's notebook {told} is not there"
+        if told
+        else "this kernel was not told which notebook it runs"
+    )
+    raise InputError(
+        f"connection slot '{slot}': {untold}, and recipe {word(recipe)} in its folder binds "
+        f"the slot to {quoted(binds) if binds else 'no connection'}, not to a connection "
+        f"named '{slot}'",
+        field="connections",
+        fix="run the notebook with `papermill --engine lpstudio`, or open it in JupyterLab, "
+        "or set JPY_SESSION_NAME to the notebook's path before its kernel starts",
+    )
+
+
+def _bound_otherwise(
+    slot: str, workspace: Workspace, store: Store, available: list[Any]
+) -> tuple[str, str | None] | None:
+    """The first recipe in the kernel's folder, when it is under `projects/`, whose slot
+    `slot` its settings bind to another connection than the one named like it (or that
+    none fills), with that connection (None: none); None when every one there that
+    declares the slot binds it to the one named like it."""
+    from ..connections import bind_connections
+    from ..recipe import Recipe
+    from ..settings import saved_settings
+
+    folder = Path.cwd().resolve()
+    if not folder.is_relative_to(workspace.projects.resolve()):
+        return None
+    for path in workspace.recipe_files(folder):
+        if path.resolve().parent != folder:
+            continue  # a sub-folder's: the kernel runs none of them
+        try:
+            recipe = Recipe.load(path, workspace.recipe_name(path))
+        except LpstudioError:  # no recipe lpstudio runs
+            continue
+        spec = recipe.metadata.get("connections", {}).get(slot)
+        if spec is None:
+            continue
+        chosen = saved_settings(store, recipe.name).get("connections", {})
+        try:
+            binds = bind_connections({slot: spec}, chosen, available, ready=False)[slot]
+        except LpstudioError:  # none fits its slot
+            binds = None
+        if binds != slot:
+            return recipe.name, binds
+    return None

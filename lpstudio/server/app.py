@@ -274,6 +274,7 @@ class LpstudioApp(ExtensionApp):
         self.workspace_error_code = "NoWorkspace"
         self.store_upgraded: str | None = None  # the schema a newer lpstudio left, once seen
         self._store_looked = -math.inf
+        self._looking: asyncio.Future[None] | None = None  # `look_within`'s look, once begun
         #: The reasons of hooks not ready the log has said (`say_not_ready`).
         self.hooks_not_ready = UnreadyHooks()
         self._scheduler: Scheduler | None = None
@@ -405,6 +406,16 @@ class LpstudioApp(ExtensionApp):
         revision = self.service.store.schema_revision()
         self._store_looked = time.monotonic()
         self.store_upgraded = None if revision == SCHEMA_HEAD else revision
+
+    async def look_within(self, wait: float) -> None:
+        """`look_at_store`, given up after `wait` s (`calls.Late`), the look going on. One
+        look at a time: a look that comes while another waits waits for that one, so a
+        store that hangs holds one of the extension's threads, not one per health probe."""
+        from .calls import within
+
+        if self._looking is None or self._looking.done():
+            self._looking = asyncio.ensure_future(self.blocking(self.look_at_store))
+        await within(wait, self._looking)
 
     def scheduler_status(self) -> dict[str, Any]:
         """Whether this server hosts the scheduler, and which server leads."""

@@ -18,7 +18,9 @@ from ..roles import refusal
 
 
 class ApiError(Exception):
-    """An answer other than success, with its HTTP status and the error's fields."""
+    """An answer other than success, with its HTTP status and the error's fields. `said`:
+    what the server's log says of it, for the workspace's admin, where the caller is told
+    less (a bot is told no recipe path): logged at WARNING, the admin having to act."""
 
     def __init__(
         self,
@@ -29,6 +31,7 @@ class ApiError(Exception):
         field: str | None = None,
         fix: str | None = None,
         headers: dict[str, str] | None = None,
+        said: str | None = None,
         **extra: Any,
     ) -> None:
         super().__init__(message)
@@ -38,6 +41,7 @@ class ApiError(Exception):
         self.field = field
         self.fix = fix
         self.headers = headers or {}
+        self.said = said
         self.extra = extra
 
     def to_dict(self) -> dict[str, Any]:

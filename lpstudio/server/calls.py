@@ -16,7 +16,7 @@ its `respond()` answer, checked against the `response_schema`, is the call's ans
     502                       the recipe answered nothing, or off its response schema: its
                               job failed for it (`runner.unanswered`), as its admin sees
     503                       the recipe's own settings keep it from running, or the store
-                              stayed busy past the call timeout (no job)
+                              stayed busy past the call timeout (no job; `Retry-After`)
     504                       no answer within the call timeout (15 s by default); the job
                               goes on, and `GET /calls/<job>` gives its answer later
     202                       `?mode=async`: the job id at once, to poll at `/calls/<job>`
@@ -61,13 +61,13 @@ from referencing.exceptions import Unresolvable
 
 from ..api_clients import token_refused
 from ..checks import input_fix, typed_input
+from ..endpoints import UP_TO
 from ..errors import ConflictError, InputError, NotFoundError, RecipeError, quoted, word
 from ..executor import RECIPE_STOPPED
 from ..idempotency import check_key, left_claim_wait
 from ..jobviews import shown_error
 from ..jsonschemas import TYPE_WORDS, first_problem, integers_as_ints
 from ..models import utcnow
-from ..recipe import MAX_CALL_TIMEOUT
 from ..runner import UNANSWERED, unanswered
 from ..store import FAILED, FINAL_STATES, QUEUED, SUCCEEDED
 from ..times import said_at
@@ -207,12 +207,12 @@ def _timed_out(app: LpstudioApp, job: Job, timeout: float, keyed: bool) -> tuple
     # longer, are the server log's, for that admin.
     app.log.warning(
         "lpstudio: job %s of %s gave its caller no answer within %g s (504); a recipe that "
-        "needs longer is given its own call timeout, up to %s s: `lpstudio settings %s "
+        "needs longer is given its own call timeout, %s: `lpstudio settings %s "
         "--call-timeout SECONDS`, or Call timeout in its Settings",
         job.id,
         job.recipe,
         timeout,
-        MAX_CALL_TIMEOUT,
+        UP_TO,
         word(job.recipe),
     )
     return _error(
@@ -220,8 +220,7 @@ def _timed_out(app: LpstudioApp, job: Job, timeout: float, keyed: bool) -> tuple
         "Timeout",
         f"job {job.id} gave no answer within {timeout:g} s; it goes on",
         f"GET {app.api_root}/calls/{job.id} later, or {again}; a recipe that needs longer "
-        f"to answer is given its own call timeout (up to {MAX_CALL_TIMEOUT} s) by the "
-        "studio's admin",
+        f"to answer is given its own call timeout by the studio's admin, {UP_TO}",
         job=job.id,
     )
 
@@ -501,7 +500,7 @@ def _input_fix(
     say nothing; and the text the query gave (a + written as is in a query reads as a
     space; the message quotes a body's)."""
     where = "in the query " if field in query else ""
-    fix = input_fix(schema, event, field, where)
+    fix = input_fix(schema, event, field, where, bot=True)
     fix = fix or f"see the input schema of /call/{path} in {api}/openapi.json"
     if field not in query:
         return fix
@@ -514,12 +513,13 @@ def _input_fix(
 
 
 def _checked_input(
-    path: str, schema: dict[str, Any], sent: Any, query: dict[str, str], api: str
+    path: str, recipe: str, schema: dict[str, Any], sent: Any, query: dict[str, str], api: str
 ) -> Any:
     """The call's input (`_call_input`), each number the input schema types `integer` an
     int (`integers_as_ints`), checked against the input schema: 400 naming the field. A
     reference of the schema that leads nowhere is the recipe's fault, not the caller's
-    (503): a recipe's check follows each from the root, not one under a nested `$id`."""
+    (503, the server's log naming `recipe`): a recipe's check follows each from the root,
+    not one under a nested `$id`."""
     event = _call_input(schema, sent, query)
     try:
         event = integers_as_ints(schema, event)  # 3.0 as 3, where the schema says integer
@@ -532,7 +532,8 @@ def _checked_input(
                 field=where,
                 fix=f"the recipe's admin makes each $ref and $dynamicRef of {where} lead to a "
                 "part of the schema",
-            )
+            ),
+            recipe,
         ) from None
     if problem is not None:
         field, message = problem
@@ -607,7 +608,7 @@ async def call(
     schema = endpoint["input_schema"]
     sent = _sent(body, method)
     _refuse_credentials(sent, query, credentials)  # before any check quotes what was sent
-    event = _checked_input(path, schema, sent, query, app.api_root)
+    event = _checked_input(path, endpoint["recipe"], schema, sent, query, app.api_root)
     timeout = float(endpoint["call_timeout"] or app.call_timeout)
     deadline = began + timeout
     if key:
@@ -647,7 +648,7 @@ async def call(
     except Late:
         return _store_busy(timeout)
     except InputError as exc:  # nothing started; the body was checked: the recipe is at fault
-        raise recipe_not_ready(exc) from None
+        raise recipe_not_ready(exc, endpoint["recipe"]) from None
     headers = {"Lpstudio-Job": str(job.id)}
     if mode == "async":
         return (*_queued(app, job.id), headers)

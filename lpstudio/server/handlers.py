@@ -38,7 +38,6 @@ from tornado import web
 from .. import strictjson
 from ..errors import (
     ConflictError,
-    ConnectorFault,
     DeliveryError,
     InputError,
     LpstudioError,
@@ -123,19 +122,39 @@ def _not_utf8(raw: bytes, field: str, what: str, safe: str = "") -> ApiError:
     )
 
 
-def recipe_not_ready(exc: InputError) -> ApiError:
-    """A caller's request met a recipe whose own settings are incomplete or broken, whose
-    notebook broke, or whose connector's code failed (`ConnectorFault`, said as it is): not
-    the caller's fault (503, which bots and webhook senders retry), and named for its
-    admin."""
+def recipe_not_ready(exc: InputError, recipe: str | None = None) -> ApiError:
+    """A bot's call met a recipe whose own settings are incomplete or broken, or whose
+    notebook broke: not the caller's fault (503, which bots retry, told when as a webhook's
+    sender is: `NOT_READY_RETRY_AFTER`). The bot is told the field at fault, not the recipe's
+    path nor the routes that mend it, which are its admin's: the server's log says them
+    (`ApiError.said`, naming the `recipe` where `exc` does not), as `GET /recipes` and
+    `lpstudio recipes` do."""
+    said = f"{exc.message}; fix: {exc.fix}" if exc.fix else exc.message
     return ApiError(
         503,
         "RecipeNotReady",
-        exc.message
-        if isinstance(exc, ConnectorFault)
-        else "the recipe cannot run until its admin completes its settings or fixes its notebook",
+        "the recipe cannot run until its admin completes its settings or fixes its notebook",
         field=exc.field,
-        fix=exc.fix,
+        fix="call again later: the studio's admin is told why in the server's log",
+        headers={"Retry-After": str(NOT_READY_RETRY_AFTER)},
+        said=f"recipe {recipe}: {said}" if recipe else said,
+    )
+
+
+#: The seconds a caller of a recipe not ready (a bot's call, a webhook's delivery) is told to
+#: wait (`Retry-After`): its admin mends it in minutes, not at once.
+NOT_READY_RETRY_AFTER = 60
+
+
+def service_unavailable() -> ApiError:
+    """503 to a caller who is no Jupyter user while the workspace cannot be served: nothing
+    of why (the store's URL, the workspace's folder are its users'), but when to retry."""
+    return ApiError(
+        503,
+        "ServiceUnavailable",
+        "the service is unavailable for now",
+        fix="try again shortly",
+        headers={"Retry-After": "5"},
     )
 
 
@@ -337,8 +356,7 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
             return  # a preflight from an allowed origin: `APIHandler.options` answers it
         if self.app.workspace_error is not None:
             await self.blocking(self.app.open_late)  # its store may be back
-        if self.app.workspace_error is None and self.app.store_look_due():
-            await self.blocking(self.app.look_at_store)
+        await self.look_at_store()
         if self.app.workspace_error is not None or self.app.store_upgraded is not None:
             refusal = self.outsider_refusal()
             if refusal is not None:
@@ -404,17 +422,16 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
         route = getattr(self, "route", None)
         if route is not None and route.auth == USER and api_token(self.request.headers) is None:
             return self.unauthenticated()
-        return ApiError(
-            503,
-            "ServiceUnavailable",
-            "the service is unavailable for now",
-            fix="try again shortly",
-            headers={"Retry-After": "5"},
-        )
+        return service_unavailable()
 
     async def check_caller(self) -> None:
         """Refuses a caller the route does not serve (after Jupyter's checks and the
         route's methods; never for a route's preflight, which carries no credentials)."""
+
+    async def look_at_store(self) -> None:
+        """`LpstudioApp.look_at_store`, when due, before the request is served."""
+        if self.app.workspace_error is None and self.app.store_look_due():
+            await self.blocking(self.app.look_at_store)
 
     async def blocking(self, func: Any, *args: Any, **kwargs: Any) -> Any:
         """Runs store and kernel work off the IOLoop."""
@@ -664,9 +681,9 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
         )
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
-        """A refusal as one line, tornado's own errors as a warning, anything else with its
-        traceback (as tornado logs them), the workspace's secrets masked in each, as in the
-        answer."""
+        """A refusal as one line (a warning where the admin is to act: `ApiError.said`),
+        tornado's own errors as a warning, anything else with its traceback (as tornado
+        logs them), the workspace's secrets masked in each, as in the answer."""
         if isinstance(value, OperationalError):
             # The connections' secrets cannot be read from a store that is down: what the
             # answer and this line quote is masked by the store's own password.
@@ -676,6 +693,9 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
         if isinstance(value, OperationalError):
             said = scrub_text(unavailable(value).message, self.hidden)
             self.log.warning("503 %s: %s", where, said)
+        elif isinstance(value, ApiError) and value.said:
+            said = scrub_text(value.said, self.hidden)
+            self.log.warning("%d %s (%s): %s", value.status, where, value.code, said)
         elif isinstance(value, ApiError | LpstudioError):
             self.log.info("%s: %s", where, scrub_text(str(value), self.hidden))
         elif isinstance(value, web.HTTPError):
@@ -870,9 +890,10 @@ class RecipeSettingsHandler(UserHandler):
             "type": "array",
             "items": PROBLEM_REF,
             "description": "what was saved, and will fail as it is (e.g. a text template "
-            "that cannot fill the handoff's placeholders), and each value saved for a "
-            "parameter the notebook no longer declares that the save forgot unasked, each "
-            "naming its field and fix; empty when none",
+            "that cannot fill the handoff's placeholders, or a call timeout past what a "
+            "Conversation Builder bot waits), and each value saved for a parameter the "
+            "notebook no longer declares that the save forgot unasked, each naming its field "
+            "and fix; empty when none",
         }
     }
 
@@ -1664,12 +1685,8 @@ def hook_not_ready() -> ApiError:
         "this hook cannot take deliveries yet",
         field="hook",
         fix="deliver it again later: its workspace has been told why",
-        headers={"Retry-After": str(HOOK_RETRY_AFTER)},
+        headers={"Retry-After": str(NOT_READY_RETRY_AFTER)},
     )
-
-
-#: The seconds a delivery to a hook not ready is told to wait (`Retry-After`).
-HOOK_RETRY_AFTER = 60
 
 
 def delivery_store_busy(timeout: float) -> ApiError:
@@ -1689,6 +1706,38 @@ def delivery_store_busy(timeout: float) -> ApiError:
         '"repeated": true',
         headers={"Retry-After": "5"},
     )
+
+
+class HealthHandler(NoXsrfHandler):
+    """`GET /health`: whether this server serves its workspace and its store answers, for a
+    load balancer's probe, which holds no credential (Jupyter's `/api/status` wants the
+    server's full token). It says nothing else: 200 `{"status": "ok"}`, else the 503
+    `ServiceUnavailable` every caller who is no user gets (`outsider_refusal`), with
+    `Retry-After`. The store is read at each probe, and given up on after `HEALTH_WAIT` s:
+    a probe is answered at once, where a read of a store another session locked (a
+    PostgreSQL migration under way) waits with no end."""
+
+    async def check_caller(self) -> None:
+        """None: anyone may ask, and a body is not read."""
+
+    async def look_at_store(self) -> None:
+        if self.app.workspace_error is not None:
+            return  # `prepare` refuses it
+        from .calls import Late
+
+        try:
+            await self.app.look_within(HEALTH_WAIT)
+        except Late:
+            raise service_unavailable() from None
+
+    @allow_unauthenticated
+    async def get(self) -> None:
+        self.answer({"status": "ok"}, headers={"Cache-Control": "no-store"})
+
+
+#: The seconds a health probe waits for the store (`HealthHandler`): load balancers give up
+#: after 2 to 5 s.
+HEALTH_WAIT = 2.0
 
 
 class NotFoundHandler(NoXsrfHandler):

@@ -15,9 +15,9 @@ from referencing.jsonschema import DRAFT202012
 
 from ..idempotency import DELIVERY_ID_HEADERS, MAX_KEY_LENGTH
 from ..jsonschemas import references
-from .handlers import PREFIX
-from .routes import ASYNC_ANSWER, CLIENT, OPEN, USER, Route
-from .schemas import ERROR, ERROR_REF
+from .handlers import HEALTH_WAIT, PREFIX
+from .routes import ANYONE, ASYNC_ANSWER, CLIENT, OPEN, USER, Route
+from .schemas import COMPONENTS, ERROR_REF
 
 if TYPE_CHECKING:
     from ..sdk import WebhookTrigger
@@ -48,8 +48,10 @@ _ERRORS = {
         "422": "The job failed (its id is in error.job)",
         "429": "Over the client's rate limit or daily quota (see Retry-After)",
         "502": "The recipe answered nothing, or off its response schema",
-        "503": "The recipe's own settings are incomplete or broken (retry later), or the "
-        "store stayed busy past the call timeout: nothing queued (see Retry-After)",
+        "503": "The recipe's own settings are incomplete or broken, or its notebook broke "
+        "(RecipeNotReady, naming the field at fault: its admin is told why in the server's "
+        "log), or the store stayed busy past the call timeout (StoreBusy): nothing queued; "
+        "retry after Retry-After",
         "504": "No answer within the call timeout; the job goes on (error.job)",
     },
     OPEN: {
@@ -65,6 +67,7 @@ _ERRORS = {
         "its connector's code failed): retry later (see Retry-After); the reason is its "
         "workspace's, told in the server's log",
     },
+    ANYONE: {},
 }
 
 #: An origin the server does not allow, refused on every route before anything runs
@@ -112,6 +115,14 @@ _ANY_REQUEST = {
         "500": _INTERNAL,
         "503": _SERVICE_UNAVAILABLE,
     },
+    ANYONE: {
+        "403": _ORIGIN_REFUSED,
+        "500": _INTERNAL,
+        "503": "The workspace cannot be served now: its store cannot be reached, did not "
+        f"answer within {HEALTH_WAIT:g} s, or was upgraded by a newer lpstudio, or the "
+        "workspace was never activated (ServiceUnavailable, naming none of it; see "
+        "Retry-After)",
+    },
 }
 
 #: The error statuses whose answer may say when to try again (`Retry-After`): a repeat
@@ -143,6 +154,7 @@ _SECURITY = {
     USER: [{"jupyterToken": []}],
     CLIENT: [{"apiToken": []}, {"bearer": []}],
     OPEN: [],
+    ANYONE: [],
 }
 
 
@@ -271,15 +283,13 @@ def _call_answers(
 
 def _answered(route: Route, op: Any) -> dict[str, Any]:
     """The operation's answer, with the fields its handler adds to it (`answer_fields`),
-    each required: the handler answers them always."""
+    each required: the handler answers them always. Held beside it in an `allOf`, as a
+    generated client merges them: beside a `$ref` (a component's) it would read them not."""
     fields: dict[str, Any] = getattr(route.handler, "answer_fields", {})
     if not fields:
         return op.answer
-    return {
-        **op.answer,
-        "required": [*op.answer.get("required", ()), *fields],
-        "properties": {**op.answer.get("properties", {}), **fields},
-    }
+    added = {"type": "object", "required": [*fields], "properties": fields}
+    return {"allOf": [op.answer, added]}
 
 
 def _responses(route: Route, op: Any) -> dict[str, Any]:
@@ -701,7 +711,7 @@ def openapi_document(
         "paths": paths,
         "x-other-methods": other_methods,
         "components": {
-            "schemas": {"Error": ERROR, **_input_schemas(callables)},
+            "schemas": {**COMPONENTS, **_input_schemas(callables)},
             "securitySchemes": {
                 "jupyterToken": {
                     "type": "apiKey",

@@ -17,8 +17,9 @@ from ..store import MAX_INTEGER
 from . import handlers as h
 from . import schemas as s
 
-#: Who may call a route: a Jupyter user (with a role), an API client, or anyone.
-USER, CLIENT, OPEN = "user", "client", "open"
+#: Who may call a route: a Jupyter user (with a role), an API client, a webhook's sender
+#: (anyone, its signature checked), or anyone at all (a load balancer's probe).
+USER, CLIENT, OPEN, ANYONE = "user", "client", "open", "anyone"
 
 RECIPE = {
     "type": "string",
@@ -181,7 +182,7 @@ ROUTES: tuple[Route, ...] = (
             "listRecipes",
             "Recipes by project, with trigger, state and last job",
             query={"project": {**PROJECT, "default": "."}},
-            answer=s.list_of("recipes", s.ANY_OBJECT),
+            answer=s.list_of("recipes", s.LISTED_RECIPE_REF),
         ),
         tag="recipes",
     ),
@@ -196,6 +197,7 @@ ROUTES: tuple[Route, ...] = (
             action="change recipe settings",
             permission="build",
             body=s.SETTINGS_BODY,
+            answer=s.RECIPE_REF,
             more={
                 "409": (
                     "The settings were changed elsewhere since the `revision` sent (field "
@@ -249,6 +251,7 @@ ROUTES: tuple[Route, ...] = (
                 "reset_since": ("build", "move a poll trigger's since (reset_since) when starting")
             },
             body=s.START_BODY,
+            answer=s.RECIPE_REF,
         ),
         tag="recipes",
         recipe=RECIPE,
@@ -264,6 +267,7 @@ ROUTES: tuple[Route, ...] = (
             action="stop recipes",
             permission="operate",
             body=s.EMPTY_BODY,
+            answer={"anyOf": [s.RECIPE_REF, s.STOPPED_UNREAD]},
         ),
         tag="recipes",
         recipe=RECIPE,
@@ -341,7 +345,7 @@ ROUTES: tuple[Route, ...] = (
             "GET",
             "getRecipe",
             "A recipe: parameters schema, settings, trigger, state and last job",
-            answer=s.RECIPE_DETAIL,
+            answer=s.RECIPE_REF,
         ),
         tag="recipes",
         recipe=RECIPE,
@@ -503,7 +507,7 @@ ROUTES: tuple[Route, ...] = (
                     "result) with its `waits` and `sends`, what moves while a view shows it",
                 }
             },
-            answer=s.JOB,
+            answer=s.SHOWN_JOB,
         ),
         tag="jobs",
         job_id=JOB_ID,
@@ -762,6 +766,21 @@ ROUTES: tuple[Route, ...] = (
         ),
         tag="admin",
         name=CONNECTION_NAME | {"description": "an API client's name"},
+    ),
+    route(
+        "/health",
+        "/health",
+        h.HealthHandler,
+        Operation(
+            "GET",
+            "getHealth",
+            "Whether this server serves its workspace and its store answers, for a load "
+            "balancer's health check: no credential needed, nothing else said",
+            permission="",
+            answer=s.HEALTH,
+        ),
+        auth=ANYONE,
+        tag="meta",
     ),
     route(
         "/openapi.json",

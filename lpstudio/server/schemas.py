@@ -14,7 +14,7 @@ from ..connections import NAME_PATTERN
 from ..jobstates import JOB_STATES
 from ..jobviews import CANCEL_OUTCOMES, LISTED_PARAMETERS, LISTED_WITHOUT
 from ..jsonschemas import PATTERN_SAID
-from ..recipe import MAX_CALL_TIMEOUT, MAX_TIMEOUT
+from ..recipe import BOT_CALL_TIMEOUT, MAX_CALL_TIMEOUT, MAX_TIMEOUT, METADATA_SCHEMA
 from ..store import (
     JOB_TRIGGERS,
     MAX_INTEGER,
@@ -85,7 +85,11 @@ JOB: dict[str, Any] = {
             "a rerun (rerun; a Test's rerun is a test) or a scheduler's retry of a failed job "
             "(retry); a rerun's or retry's rerun_of names the job it ran again",
         },
-        "parameters": {"type": "object"},
+        "parameters": {
+            "type": "object",
+            "additionalProperties": True,
+            "description": "its parameter values, by name (secrets redacted)",
+        },
         "event": {},
         "user": {"type": "string"},
         "rerun_of": {
@@ -102,9 +106,25 @@ JOB: dict[str, Any] = {
             "description": "seconds the job may run, given by its run or rerun; null: its "
             "recipe's timeout, else the workspace's",
         },
-        "progress": {"type": "object"},
-        "error": {"type": ["object", "null"]},
-        "result": {"type": ["object", "null"]},
+        "progress": {
+            "type": "object",
+            "required": ["done", "total"],
+            "properties": {
+                "done": {"type": ["integer", "null"], "description": "cells run so far"},
+                "total": {"type": ["integer", "null"], "description": "cells to run"},
+            },
+        },
+        "error": {
+            "type": ["object", "null"],
+            "additionalProperties": True,
+            "description": "why it failed or was cancelled (null: it did not): ename and "
+            "evalue, and as its failure has them the cell, traceback, field and fix",
+        },
+        "result": {
+            "type": ["object", "null"],
+            "additionalProperties": True,
+            "description": "the summary its recipe gave (lpstudio.kernel.summary), if any",
+        },
         "recipients": {
             "type": ["object", "null"],
             "description": "the recipients its result reports, by key, counted by the rule "
@@ -147,6 +167,14 @@ JOB: dict[str, Any] = {
     },
 }
 
+#: The parameters a list's row of a job leaves out for their size (`listed_parameters`).
+PARAMETERS_CUT: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": {"type": "integer", "minimum": 0},
+    "description": "the parameters left out of this row for their size, each with "
+    "its size in characters of JSON ({} when none): GET /jobs/{job_id} gives them",
+}
+
 #: A job as GET /jobs lists it: no trigger event and no result, which have no bound, and
 #: its parameters bounded (GET /jobs/{job_id} has them all).
 LISTED_JOB: dict[str, Any] = {
@@ -154,15 +182,23 @@ LISTED_JOB: dict[str, Any] = {
     "properties": {
         **{k: v for k, v in JOB["properties"].items() if k not in LISTED_WITHOUT},
         "parameters": {
-            "type": "object",
+            **JOB["properties"]["parameters"],
             "description": f"its parameters whose values fit {LISTED_PARAMETERS} characters "
             "of JSON together, in order; the others are named in parameters_cut",
         },
+        "parameters_cut": PARAMETERS_CUT,
+    },
+}
+
+#: GET /jobs/{job_id}: the job whole, or with `listed=true` as GET /jobs lists it (its
+#: parameters bounded, `parameters_cut` naming those left out) with its `waits` and `sends`.
+SHOWN_JOB: dict[str, Any] = {
+    **JOB,
+    "properties": {
+        **JOB["properties"],
         "parameters_cut": {
-            "type": "object",
-            "additionalProperties": {"type": "integer", "minimum": 0},
-            "description": "the parameters left out of this row for their size, each with "
-            "its size in characters of JSON ({} when none): GET /jobs/{job_id} gives them",
+            **PARAMETERS_CUT,
+            "description": "with listed=true only: " + PARAMETERS_CUT["description"],
         },
     },
 }
@@ -185,15 +221,139 @@ JOB_PAGE: dict[str, Any] = {
     },
 }
 
-#: A recipe as GET /recipes/{recipe} gives it: its last job as a list shows it (GET
-#: /jobs/{job_id} gives it whole).
-RECIPE_DETAIL: dict[str, Any] = {
+#: What a recipe's row (GET /recipes) and the recipe itself (GET /recipes/{recipe}) both
+#: say of it, as `Recipe.describe` gives it and `Studio.recipes` and `recipe_detail` add to it.
+_RECIPE_SAID: dict[str, Any] = {
+    "recipe": {"type": "string", "description": "its path under projects/"},
+    "title": {"type": "string"},
+    "description": {"type": "string"},
+    "connections": METADATA_SCHEMA["properties"]["connections"],
+    "parameters": {
+        "type": "object",
+        "additionalProperties": True,
+        "description": "the JSON Schema of its parameters (types, defaults, help), as its "
+        "form shows them",
+    },
+    "state": {"enum": ["started", "stopped"]},
+    "settings_problem": {
+        "anyOf": [PROBLEM_REF, {"type": "null"}],
+        "description": "why a started recipe cannot run (its settings broke since, or "
+        "fail a check they predate), naming the field and the fix; null when none",
+    },
+    "endpoint_problem": {
+        "anyOf": [PROBLEM_REF, {"type": "null"}],
+        "description": "a started callable's path held by another started callable: it "
+        "serves nothing, naming the fix; null when none",
+    },
+    "next_run": {
+        "description": "when a started schedule fires next (ISO 8601, UTC); null for a "
+        "stopped recipe or another trigger",
+        "anyOf": [{"type": "string", "format": "date-time"}, {"type": "null"}],
+    },
+}
+
+#: A recipe as GET /recipes/{recipe} gives it, and the start, stop and settings routes
+#: answer it: its trigger whole (a webhook's `hook`, a callable's `endpoint`), its settings
+#: and its last job as a list shows it (GET /jobs/{job_id} gives it whole).
+RECIPE: dict[str, Any] = {
     "type": "object",
-    "required": ["recipe", "state", "revision", "next_run", "last_job"],
+    "required": [
+        *_RECIPE_SAID,
+        "trigger",
+        "settings",
+        "since_fixed",
+        "automatic",
+        "call_timeout",
+        "call_timeout_default",
+        "revision",
+        "last_job",
+    ],
     "properties": {
-        "recipe": {"type": "string"},
-        "state": {"enum": ["started", "stopped"]},
-        "revision": {"type": "integer"},
+        **_RECIPE_SAID,
+        "trigger": {
+            "type": "object",
+            "required": ["kind"],
+            "description": "its trigger as its notebook's metadata.lpstudio.trigger declares "
+            "it, with where it is reached",
+            "properties": {
+                **METADATA_SCHEMA["properties"]["trigger"]["properties"],
+                **{
+                    f"{kind}_schema": {
+                        "type": "object",
+                        "additionalProperties": True,
+                        "description": f"a callable's JSON Schema of its {kind}",
+                    }
+                    for kind in ("input", "response")
+                },
+                "hook": {
+                    "type": "string",
+                    "description": "a webhook recipe's URL path to POST deliveries to",
+                },
+                "endpoint": {
+                    "type": "string",
+                    "description": "a callable recipe's URL path for its callers, as they "
+                    "write it (percent-encoded)",
+                },
+            },
+        },
+        "settings": {
+            "type": "object",
+            "required": ["parameters", "connections"],
+            "description": "the values saved for it (PUT /recipes/{recipe}/settings), secrets "
+            "masked",
+            "properties": {
+                "parameters": {
+                    "type": "object",
+                    "additionalProperties": True,
+                    "description": "parameter values by name, in their types",
+                },
+                "connections": {
+                    "type": "object",
+                    "additionalProperties": {"type": "string"},
+                    "description": "slot -> the connection that fills it, chosen or the "
+                    "automatic choice (see automatic)",
+                },
+                "since": {"type": "string", "description": "a poll trigger's saved start"},
+                "call_timeout": {"type": "number"},
+                "notify": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        "webhook": {
+                            "type": "string",
+                            "description": "its scheme and host only (the URL may hold a token)",
+                        },
+                        "email": {"type": "string"},
+                    },
+                    "description": "failure contacts of unattended jobs",
+                },
+                "started_at": {
+                    "type": "string",
+                    "format": "date-time",
+                    "description": "when it was last started",
+                },
+                "started_path": {
+                    "type": "string",
+                    "description": "a started callable's path, which it serves while started",
+                },
+            },
+        },
+        "since_fixed": {
+            "type": ["string", "null"],
+            "description": "where a poll goes on from once its first start or poll fixed it "
+            "(a saved since no longer moves it; a start's reset_since does); else null",
+        },
+        "automatic": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "the slots no one chose a connection for, filled by the automatic "
+            "choice",
+        },
+        "revision": {
+            "type": "integer",
+            "description": "its settings' revision, which a save sends back (PUT "
+            "/recipes/{recipe}/settings)",
+        },
         "call_timeout": {
             "type": ["number", "null"],
             "description": "a callable recipe's own call timeout in seconds, as saved in its "
@@ -206,16 +366,121 @@ RECIPE_DETAIL: dict[str, Any] = {
             "a call timeout of its own, in seconds (LpstudioApp.call_timeout); null for "
             "another trigger",
         },
-        "next_run": {
-            "description": "when a started schedule fires next (ISO 8601, UTC); null for a "
-            "stopped recipe or another trigger",
-            "anyOf": [{"type": "string", "format": "date-time"}, {"type": "null"}],
-        },
         "last_job": {
             "description": "its newest job as GET /jobs lists it (null: none yet)",
             "anyOf": [LISTED_JOB, {"type": "null"}],
         },
     },
+}
+
+#: A recipe as a row of GET /recipes lists it: its trigger's kind, its last job's status,
+#: its trigger's errors; one whose notebook does not load with its `problem` instead of
+#: its description, connections and parameters.
+LISTED_RECIPE: dict[str, Any] = {
+    "type": "object",
+    "required": [
+        "recipe",
+        "project",
+        "title",
+        "trigger",
+        "problem",
+        "restorable",
+        "last_job",
+        "state",
+        "settings_problem",
+        "next_run",
+        "trigger_errors",
+        "endpoint_problem",
+        "name_problem",
+    ],
+    "properties": {
+        **_RECIPE_SAID,
+        "project": {"type": "string", "description": "its project folder under projects/"},
+        "title": {"type": ["string", "null"], "description": "null when problem says why"},
+        "trigger": {
+            "anyOf": [
+                METADATA_SCHEMA["properties"]["trigger"]["properties"]["kind"],
+                {"type": "null"},
+            ],
+            "description": "its trigger's kind (GET /recipes/{recipe} has it whole); null "
+            "when problem says why",
+        },
+        "problem": {
+            "type": ["string", "null"],
+            "description": "why its notebook does not load as a recipe (its description, "
+            "connections and parameters are left out); null when it does",
+        },
+        "restorable": {
+            "type": "boolean",
+            "description": "restoring a version of it mends its problem",
+        },
+        "last_job": {
+            "anyOf": [
+                {
+                    "type": "object",
+                    "required": ["id", "status", "created_at"],
+                    "properties": {
+                        "id": {"type": "integer"},
+                        "status": JOB_STATUS,
+                        "created_at": {"type": "string", "format": "date-time"},
+                    },
+                },
+                {"type": "null"},
+            ],
+            "description": "its newest job (GET /recipes/{recipe} gives it as GET /jobs lists "
+            "it); null: none yet",
+        },
+        "trigger_errors": {
+            "type": "object",
+            "required": ["count", "last"],
+            "properties": {
+                "count": {"type": "integer", "description": "its trigger's errors in a row"},
+                "last": {"type": ["string", "null"], "description": "the last one's message"},
+            },
+        },
+        "name_problem": {
+            "anyOf": [
+                {
+                    "type": "object",
+                    "required": ["message", "field", "fix"],
+                    "properties": {
+                        "message": {"type": "string"},
+                        "field": {"type": "string"},
+                        "fix": {"type": "string"},
+                    },
+                },
+                {"type": "null"},
+            ],
+            "description": "what breaks on its name (in an export, an import, a command), "
+            "and how to rename it; null when nothing does",
+        },
+    },
+}
+
+#: A stop's answer for a recipe that cannot be read (its notebook broken or gone): stopped
+#: all the same, with why it is not given whole.
+STOPPED_UNREAD: dict[str, Any] = {
+    "type": "object",
+    "required": ["recipe", "state", "problem"],
+    "properties": {
+        "recipe": _RECIPE_SAID["recipe"],
+        "state": _RECIPE_SAID["state"],
+        "problem": {
+            "anyOf": [PROBLEM_REF, {"type": "null"}],
+            "description": "why its notebook does not load as a recipe; null: it is gone, only "
+            "its settings were left",
+        },
+    },
+}
+
+#: The recipe schemas the OpenAPI document holds once, by name, and refers to.
+RECIPE_REF: dict[str, Any] = {"$ref": "#/components/schemas/Recipe"}
+LISTED_RECIPE_REF: dict[str, Any] = {"$ref": "#/components/schemas/ListedRecipe"}
+#: The document's component schemas (`openapi.openapi_document`), by name.
+COMPONENTS: dict[str, dict[str, Any]] = {
+    "Error": ERROR,
+    "Recipe": RECIPE,
+    "ListedRecipe": LISTED_RECIPE,
 }
 
 #: A Poll now's answer: the jobs it started, as a list shows them, and why events it read
@@ -277,6 +542,14 @@ CALL_QUEUED: dict[str, Any] = {
         "status": {"enum": [QUEUED, RUNNING]},
         "poll": {"type": "string", "description": "where to GET the answer"},
     },
+}
+
+#: A health check's answer (`HealthHandler`): this, or 503 with the error body.
+HEALTH: dict[str, Any] = {
+    "type": "object",
+    "required": ["status"],
+    "properties": {"status": {"const": "ok"}},
+    "additionalProperties": False,
 }
 
 #: A webhook delivery's answer: 202 when queued, 200 for a delivery seen before.
@@ -540,7 +813,9 @@ SETTINGS_BODY: dict[str, Any] = {
             "type": ["number", "null"],
             "exclusiveMinimum": 0,
             "maximum": MAX_CALL_TIMEOUT,
-            "description": "seconds a callable's caller waits for the answer (null: default)",
+            "description": "seconds a callable's caller waits for the answer (null: default); "
+            f"past {BOT_CALL_TIMEOUT} a Conversation Builder bot, which gives up at 20 s, loses "
+            "its 504, and the answer's warnings say so",
         },
         "notify": {
             "type": "object",

@@ -25,9 +25,11 @@ from tornado.routing import Rule
 class ServeOnlyServerApp(ServerApp):
     """A Jupyter server with only lpstudio, and bodies bounded by what lpstudio takes."""
 
-    #: Jupyter's services kept: `api` (`/api/status` for health checks, `/api/me`, Jupyter's
-    #: API spec) and `auth` (the token login). Not contents, files, view, nbconvert, kernels,
-    #: kernelspecs, sessions, config, events, security or shutdown.
+    #: Jupyter's services kept: `api` (`/api/status`, `/api/me`, Jupyter's API spec) and
+    #: `auth` (the token login). `/api/status` wants the server's full token: a load
+    #: balancer checks lpstudio's own `/health`, which wants none (`HealthHandler`). Not
+    #: contents, files, view, nbconvert, kernels, kernelspecs, sessions, config, events,
+    #: security or shutdown.
     default_services = ("api", "auth")
 
     def init_configurables(self) -> None:

@@ -7,8 +7,10 @@ handlers say of it (the contents API's `No such file or directory: SECRET.txt`).
 masked with `redaction`'s masking, as lpstudio's routes mask theirs:
 
 - `log_requests`: every handler's request line (tornado's `log_function`, Jupyter's
-  `log_request` inside it), its URI and Referer masked of what the request's own error answer
+  `log_request` inside it), its URI and headers masked of what the request's own error answer
   would be (`handlers.request_secrets`), read only when the line is written (`written_at`);
+  an answer of lpstudio's saying it cannot serve the request now, and when to retry, is a
+  warning, not the server's fault (`retry_later`);
 - `MaskingFilter`: every record the server's log handlers write, its message and traceback
   masked: of the request's secrets within its line, else of the workspace's secrets and the
   server's token (`LpstudioApp.held_secrets`), read for each record written. lpstudio's own
@@ -24,6 +26,9 @@ import logging
 from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Any
 
+from jupyter_server.auth import User
+from jupyter_server.log import _scrub_uri
+from jupyter_server.prometheus.log_functions import prometheus_log_method
 from tornado.log import access_log
 
 from ..redaction import scrub_text
@@ -48,6 +53,11 @@ _reading = contextvars.ContextVar("lpstudio_reading_secrets", default=False)
 MASKED = "lpstudio_masked"
 
 
+#: The request headers Jupyter's `log_request` writes: the Referer of a refusal, and of a
+#: 5xx these four. A caller may put a secret in any (`User-Agent: probe/<token>`).
+LOGGED_HEADERS = ("Host", "Accept", "Referer", "User-Agent")
+
+
 def mask_request_lines(app: LpstudioApp) -> None:
     """Has every request's line of the server go through `log_requests`: in the extension's
     settings, which hold the server's while it loads, and go into the server's once loaded."""
@@ -55,7 +65,7 @@ def mask_request_lines(app: LpstudioApp) -> None:
 
 
 def log_requests(app: LpstudioApp, inner: LogFunction) -> LogFunction:
-    """`inner` (Jupyter's `log_request`) with the request's URI and Referer masked, as
+    """`inner` (Jupyter's `log_request`) with the request's URI and headers masked, as
     lpstudio's routes had theirs: a caller may put a secret in its path (`/call/<secret>`,
     a file of the contents API) or its query (`/jobs?recipe=<secret>` lists nothing, and
     succeeds), escaped as it likes (`redaction._escapes_masked`); Jupyter masks only the
@@ -66,16 +76,55 @@ def log_requests(app: LpstudioApp, inner: LogFunction) -> LogFunction:
         if hidden:
             request = handler.request
             request.uri = scrub_text(request.uri or "", hidden)
-            referer = request.headers.get("Referer")
-            if referer:
-                request.headers["Referer"] = scrub_text(referer, hidden)
+            for name in LOGGED_HEADERS:
+                if name in request.headers:
+                    request.headers[name] = scrub_text(request.headers[name], hidden)
         token = _request_hidden.set(hidden)
         try:
-            inner(handler)
+            if retry_later(handler):
+                _log_retry_later(app, handler)
+            else:
+                inner(handler)
         finally:
             _request_hidden.reset(token)
 
     return log_request
+
+
+def retry_later(handler: RequestHandler) -> bool:
+    """Whether lpstudio answered that it cannot serve the request now, expectedly: 503 with
+    `Retry-After` (a store busy or out of reach, a recipe not ready, the server stopping)
+    or 504 (a call whose recipe is slower than its call timeout: its job goes on)."""
+    if not isinstance(handler, BaseHandler):
+        return False
+    status = handler.get_status()
+    return status == 504 or (status == 503 and "Retry-After" in handler._headers)
+
+
+def _log_retry_later(app: LpstudioApp, handler: RequestHandler) -> None:
+    """The line of a `retry_later` answer, as Jupyter's `log_request` writes a refusal's (its
+    format, the Referer) at WARNING, and its metric. Jupyter's wrote it at ERROR with a dump
+    of the request's headers, as the server's own fault: every call of a slow recipe filled
+    the error log, where the server's real faults (500) are to be found."""
+    request = handler.request
+    scrubbed = handler.settings.get("extra_log_scrub_param_keys", [])
+    try:
+        user = handler.current_user
+    except Exception:  # as Jupyter's: an identity provider's failure breaks no line
+        user = None
+    name = (user.username if isinstance(user, User) else "unknown") if user else ""
+    handler.log.warning(
+        "%d %s %s (%s@%s) %.2fms referer=%s",
+        handler.get_status(),
+        request.method,
+        _scrub_uri(request.uri or "", scrubbed),
+        name,
+        request.remote_ip,
+        1000.0 * request.request_time(),
+        _scrub_uri(request.headers.get("Referer", "None"), scrubbed),
+    )
+    if app.serverapp.record_http_request_metrics:
+        prometheus_log_method(handler)
 
 
 def _hidden(app: LpstudioApp, handler: RequestHandler) -> Collection[str]:

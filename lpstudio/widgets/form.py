@@ -2,8 +2,8 @@
 
 The fields come from the recipe's parameter schema (the one source the CLI and the REST API
 use too) and are checked with the same rules as the CLI on every change. Values are saved as
-the recipe's settings in the store, never written into the notebook. In a job (papermill)
-the form renders nothing: the injected parameters win.
+the recipe's settings in the store, never written into the notebook. In a job, or any run of
+papermill's (`kernel.runtime.headless`), the form renders nothing: the injected parameters win.
 
 The buttons follow the REST API's roles (`BUTTON_RULES`): an operator sees the form
 read-only and may Start (with the saved settings) and Stop, but not Save, Test or Run now.
@@ -634,18 +634,27 @@ class RecipeForm(w.VBox):
 
     @classmethod
     def here(cls) -> RecipeForm | None:
-        """The form of the notebook this kernel runs, or None in a job or outside JupyterLab
-        (papermill's injected parameters win; nothing waits for input). A notebook that is
-        no recipe of a workspace (a template opened in the gallery's folder, an output
-        notebook) gets a line saying why and how, not a traceback: its other cells still run."""
+        """The form of the notebook this kernel runs, or None in a job or any run of
+        papermill's (`kernel.runtime.headless`): its injected parameters win, nothing waits
+        for input, and a form built there asked the app for its pick lists and filled the
+        output notebook with its widgets. A notebook that is no recipe of a workspace (a
+        template opened in the gallery's folder, an output notebook), or one the kernel was
+        not told of (nbconvert, nbval), gets a line saying why and how, not a traceback:
+        its other cells still run."""
         import lpstudio.kernel as lp
 
-        from ..kernel.runtime import notebook_path
+        from ..kernel.runtime import headless, notebook_path
 
-        if lp.context().job_id is not None:
+        if lp.context().job_id is not None or headless():
             return None
         notebook = notebook_path()  # as it is named now: JupyterLab may have renamed it
-        if not notebook or not Path(notebook).is_file():
+        if not notebook:
+            print(
+                "No form: this kernel was not told which notebook it runs (JupyterLab and "
+                "VS Code tell theirs). Open the recipe in JupyterLab to see its form."
+            )
+            return None
+        if not Path(notebook).is_file():
             print("Open this recipe in JupyterLab, inside a workspace, to see its form.")
             return None
         from ..studio import Studio  # here: a job's kernel returned above, without its imports
