@@ -11,6 +11,7 @@ Names are loaded on first use, so that `lpstudio.kernel` stays light inside kern
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from importlib import import_module
 from typing import Any
 
@@ -40,11 +41,21 @@ _HOMES = {
 __all__ = sorted(_HOMES)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _HOMES:
-        return getattr(import_module(f".{_HOMES[name]}", __name__), name)
-    raise AttributeError(f"module 'lpstudio' has no attribute {name!r}")
+def lazy_names(
+    package: str, homes: dict[str, str]
+) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+    """A package's `__getattr__` and `__dir__` (PEP 562) that load each public name from its
+    module in `homes` on first use, so that importing the package imports none of them."""
+
+    def __getattr__(name: str) -> Any:
+        if name in homes:
+            return getattr(import_module(f".{homes[name]}", package), name)
+        raise AttributeError(f"module {package!r} has no attribute {name!r}")
+
+    def __dir__() -> list[str]:
+        return sorted(homes)
+
+    return __getattr__, __dir__
 
 
-def __dir__() -> list[str]:
-    return list(__all__)
+__getattr__, __dir__ = lazy_names(__name__, _HOMES)

@@ -24,10 +24,8 @@ from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .client import ConnectionClient
-from .connections import bind_connections
 from .errors import LpstudioError, ParameterError
 from .parameters import coerce, type_name
-from .settings import saved_settings
 from .templating import variables_misfit
 
 if TYPE_CHECKING:
@@ -150,6 +148,9 @@ def check_saved_fit(
         projects=studio.workspace.projects,
         hidden=studio.held_secrets,
     )
+    from .connections import bind_connections  # here: both import the store (SQLAlchemy),
+    from .settings import saved_settings  # which the form's widgets need only as it saves
+
     saved = saved_settings(studio.store, recipe.name)
     kept = {k: v for k, v in saved.get("parameters", {}).items() if k not in reset}
     slots = saved.get("connections", {})

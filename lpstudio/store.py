@@ -70,6 +70,7 @@ from .errors import (
     said_and_fix,
     uncertain_fix,
 )
+from .jobstates import CANCELLED, FAILED, FINAL_STATES, QUEUED, RUNNING, SUCCEEDED
 from .models import Activation, AuditEntry, Base, Job, Notebook, RecipeVersion, User, as_utc, utcnow
 from .scalars import integral
 from .sdk import NOT_SENT, settled_detail
@@ -95,23 +96,9 @@ JOB_TRIGGERS = ("manual", "test", "schedule", "poll", "webhook", "callable", "re
 #: command, a server's executor) runs it itself.
 SCHEDULED_TRIGGERS = ("poll", "schedule", "webhook", "retry")
 
-#: Job states; the last three are final.
-QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = (
-    "queued",
-    "running",
-    "succeeded",
-    "failed",
-    "cancelled",
-)
-FINAL_STATES = (SUCCEEDED, FAILED, CANCELLED)
 #: What one call of `Store.request_cancel` did: ended a queued job, or asked a running one's
 #: worker first; None when another caller, or the job's own end, came first.
 CancelDone = Literal["ended", "asked"] | None
-
-#: Every job state, in the order of a job's life: the one list the REST API's schemas, the
-#: CLI's `--status`, the widgets and the lab's `JOB_STATES` (ui/src/api.ts, a test checks)
-#: give.
-JOB_STATES = (QUEUED, RUNNING, *FINAL_STATES)
 
 #: A job as lists show it (`jobviews.LISTED_WITHOUT`): its trigger event (and the sealed copy
 #: its kernel opens) and its result have no bound in size, so a list's rows do not read them

@@ -11,9 +11,9 @@ from typing import Any
 from click.testing import CliRunner
 
 from lpstudio.cli import main
+from lpstudio.jobstates import FINAL_STATES, JOB_STATES, QUEUED, RUNNING
 from lpstudio.server.openapi import openapi_document
 from lpstudio.server.routes import ROUTES
-from lpstudio.store import FINAL_STATES, JOB_STATES, QUEUED, RUNNING
 from lpstudio.widgets.common import STATUS_COLOURS, STATUS_TINTS, STATUSES
 
 API_TS = Path(__file__).parent.parent / "ui" / "src" / "api.ts"

@@ -16,10 +16,11 @@ from .. import strictjson, strictyaml
 from ..checks import check_run_event
 from ..errors import InputError, LpstudioError, ParameterError, not_utf8
 from ..failures import describe_trigger
+from ..jobstates import JOB_STATES
 from ..jobviews import cancel_said, cancel_to_dict, listed_job, rerun_warning
 from ..parameters import coerce, mapping_example
 from ..recipe import MAX_TIMEOUT
-from ..store import JOB_STATES, MAX_LISTED
+from ..store import MAX_LISTED
 from ..strictyaml import Written
 from ..studio import Studio
 from ..times import local_text, parse_moment

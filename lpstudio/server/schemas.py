@@ -11,11 +11,11 @@ from typing import Any
 
 from ..api_clients import MAX_QUOTA_PER_DAY
 from ..connections import NAME_PATTERN
+from ..jobstates import JOB_STATES
 from ..jobviews import CANCEL_OUTCOMES, LISTED_PARAMETERS, LISTED_WITHOUT
 from ..jsonschemas import PATTERN_SAID
 from ..recipe import BOT_CALL_TIMEOUT, MAX_CALL_TIMEOUT, MAX_TIMEOUT, METADATA_SCHEMA
 from ..store import (
-    JOB_STATES,
     JOB_TRIGGERS,
     MAX_INTEGER,
     MAX_LISTED,

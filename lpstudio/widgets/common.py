@@ -32,8 +32,8 @@ from urllib.parse import quote
 
 from .. import roles
 from ..errors import InputError
+from ..jobstates import CANCELLED, FAILED, JOB_STATES, QUEUED, RUNNING, SUCCEEDED
 from ..scalars import integral
-from ..store import CANCELLED, FAILED, JOB_STATES, QUEUED, RUNNING, SUCCEEDED
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

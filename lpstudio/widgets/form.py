@@ -24,14 +24,13 @@ import threading
 from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 import nbformat
 from traitlets import TraitError
 
 from .. import roles
-from ..connections import PLACEHOLDER
 from ..errors import (
     ConflictError,
     InputError,
@@ -42,14 +41,18 @@ from ..errors import (
 )
 from ..jsonschemas import as_json
 from ..parameters import FORMAT_HUMAN, NOT_GIVEN, coerce
-from ..recipe import Recipe
 from ..redaction import scrub_text
 from ..registry import get_connector
 from ..sdk import REQUEST_MIME
-from ..settings import Saved, read_settings, saved_settings
 from ..templating import lookup, record_fields
 from .common import THEME_COLOURS, asked, lab_text, notebook_link, refusal, studio_argument
 from .proactive import ProactiveSection, is_proactive
+
+if TYPE_CHECKING:  # both import the store (SQLAlchemy, about 0.3 s): the form cell of a job,
+    # which shows nothing, must not pay for it (`lpstudio.widgets`); used forms import
+    # them where they read the settings or the connections
+    from ..recipe import Recipe
+    from ..settings import Saved
 
 #: What each button needs: the REST API's permission and action for the same request
 #: (PUT .../settings, POST .../test, .../run, .../start, .../stop in `lpstudio.server.routes`).
@@ -484,6 +487,8 @@ class RecipeForm(w.VBox):
         #: form of a recipe named in code, which no rename moves): `_check_path`.
         self.notebook: Path | None = None
         self.role = self.studio.role
+        from ..settings import read_settings
+
         stored = read_settings(self.studio.store, self.recipe.name)
         self.saved = stored.settings
         self.revision = stored.revision  # of the settings shown: sent back with a save
@@ -639,7 +644,6 @@ class RecipeForm(w.VBox):
         import lpstudio.kernel as lp
 
         from ..kernel.runtime import headless, notebook_path
-        from ..studio import Studio
 
         if lp.context().job_id is not None or headless():
             return None
@@ -653,6 +657,8 @@ class RecipeForm(w.VBox):
         if not Path(notebook).is_file():
             print("Open this recipe in JupyterLab, inside a workspace, to see its form.")
             return None
+        from ..studio import Studio  # here: a job's kernel returned above, without its imports
+
         studio = None
         try:
             studio = Studio.open()
@@ -942,6 +948,8 @@ class RecipeForm(w.VBox):
     def _changed_elsewhere(self, exc: ConflictError) -> ConflictError:
         """Shows the settings as they are stored now, keeping what the user changed in the
         form, and says what changed elsewhere."""
+        from ..settings import read_settings
+
         stored = read_settings(self.studio.store, self.recipe.name)
         changed = _changes(self.saved, stored.settings)
         typed, forgotten = self._typed()
@@ -978,6 +986,8 @@ class RecipeForm(w.VBox):
             self.proactive.show_body()
 
     def _show_state(self) -> None:
+        from ..settings import saved_settings
+
         state = saved_settings(self.studio.store, self.recipe.name).get("state", "stopped")
         self.header.value = (
             f"<h3>{html.escape(self.shown['title'])}</h3>"
@@ -1028,6 +1038,8 @@ class RecipeForm(w.VBox):
         slot = field.removeprefix("connections.") if field else ""
         spec = self.recipe.metadata.get("connections", {}).get(slot) if slot != field else None
         if spec is not None:
+            from ..connections import PLACEHOLDER
+
             kind = spec.get("type")
             found = self.studio.connections.list()
             if any(c.incomplete is not None and c.incomplete.fix == fix for c in found):
@@ -1356,6 +1368,8 @@ class RecipeForm(w.VBox):
             )["warnings"]
         except ConflictError as exc:
             raise self._changed_elsewhere(exc) from None
+        from ..settings import read_settings
+
         self.show_saved(read_settings(self.studio.store, self.recipe.name))
         return warnings
 
@@ -1454,6 +1468,8 @@ class RecipeForm(w.VBox):
                 self._store()
             shown = self.revision
             getattr(self.studio, verb)(self.recipe.name)
+            from ..settings import read_settings
+
             stored = read_settings(self.studio.store, self.recipe.name)
             if verb == "start":  # the connections it started with are pinned in its settings
                 self.show_saved(stored)

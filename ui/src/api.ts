@@ -160,7 +160,7 @@ export interface Restored extends RecipeVersion {
 }
 
 export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
-/** In the order of a job's life, as lpstudio/store.py's JOB_STATES (a test checks both lists) */
+/** In the order of a job's life, as lpstudio/jobstates.py's JOB_STATES (a test checks both lists) */
 export const JOB_STATES: JobStatus[] = ['queued', 'running', 'succeeded', 'failed', 'cancelled'];
 /** The states a job ends in: nothing changes it after (it may be rerun) */
 export const FINAL_STATES: JobStatus[] = ['succeeded', 'failed', 'cancelled'];
