@@ -111,10 +111,6 @@ def test_results_and_answers_by_hand_are_shown_and_say_they_are_not_stored(by_ha
     assert error is None
     text = shown(outputs)  # the body a bot would get, not only its status
     assert "201" in text and '"recorded": true' in text and "no job" in text
-    # Run again by hand, as an analyst reruns a cell: shown again, where a job answers once.
-    outputs, error = by_hand('lp.respond({"recorded": False}, status=500)')
-    assert error is None, error
-    assert "500" in shown(outputs) and '"recorded": false' in shown(outputs)
 
 
 def test_a_large_result_is_shown_in_part_and_kept_whole(by_hand: Cell):

@@ -59,8 +59,6 @@ _context = JobContext(test_mode=True)  # by hand until the engine binds a job
 _runtime: Any = None
 #: The job's result so far, as last published: a failed send's accounting goes over it.
 _result: dict[str, Any] = {}
-#: The status this job answered with (`respond`), None before: a job answers once.
-_answered: int | None = None
 
 
 def _bind(payload: str) -> None:
@@ -244,31 +242,20 @@ def _shown(text: str) -> str:
 
 
 def respond(body: Any, status: int = 200) -> None:
-    """The answer of a callable recipe: a JSON body and an HTTP status, given once a job.
+    """The answer of a callable recipe: a JSON body and an HTTP status.
 
     Its caller gets it when the job ends, not when `respond` runs: the studio reads it from
-    the output notebook once every cell ran. So answer last, after any follow-up work: work
-    after the answer holds the caller up (past its call timeout it gets 504), and a failure
-    after it turns the answer into 422 `JobFailed`. Work the caller should not wait for
-    belongs to another recipe, or to a call with `?mode=async`. A second answer in one job
-    is refused (`RecipeError`): it replaced the first unsaid. By hand (no job) each run of
-    the cell shows its answer again."""
-    global _answered
+    the output notebook once every cell ran, and the last `respond` of the job is the answer
+    (a recipe may answer a default first, and another once it knows more). So answer last,
+    after any follow-up work: work after the answer holds the caller up (past its call
+    timeout it gets 504), and a failure after it turns the answer into 422 `JobFailed`.
+    Work the caller should not wait for belongs to another recipe, or to a call with
+    `?mode=async`."""
     if not answer_status(status):
         raise ValueError(
             "respond(status=...) must be an HTTP status from 200 to 599 that carries a body, "
             "other than 202, which a polling caller takes for a call still running (not "
             f"202, 204 or 304), got {status!r}"
-        )
-    if _answered is not None and _context.job_id is not None:
-        from ..errors import RecipeError
-
-        raise RecipeError(
-            f"respond() was called again in job {_context.job_id}, which already answered "
-            f"{_answered}: a job answers its caller once, when it ends",
-            field="respond",
-            fix="call lpstudio.kernel.respond(body, status) once, after any follow-up work: "
-            "keep the body and status in variables until then",
         )
     data = {"status": status, "body": _as_json(body, "respond")}
     from IPython.display import publish_display_data
@@ -277,7 +264,6 @@ def respond(body: Any, status: int = 200) -> None:
     publish_display_data(
         {RESPONSE_MIME: data, "text/plain": f"lpstudio response {status}:\n{shown}"}
     )
-    _answered = status
 
 
 def log(message: str) -> None:
