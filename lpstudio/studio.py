@@ -2941,11 +2941,16 @@ class Studio:
         any other names the recipe alone. Shared by `endpoints` and `webhooks`."""
         state = state or saved_settings(self.store, name).get("state", "stopped")
         field, fix = "recipe", f"its admin fixes {name} (`lpstudio recipes` shows why it is broken)"
+        said = str(problem)  # its message and its fix
         if (problem.field or "").startswith(TRIGGER_FIELD):
-            why = problem.message.removeprefix(f"recipe {name}: ")
-            field, fix = problem.field, f"its admin fixes {name}: {why}; {problem.fix}"
+            # Its fix in the fix alone: the server's log said it twice, message and fix.
+            field, fix, said = (
+                problem.field,
+                f"its admin fixes {name}: {problem.fix}",
+                problem.message,
+            )
         return RecipeError(
-            f"the {state} recipe {name} cannot be loaded: {problem}", field=field, fix=fix
+            f"the {state} recipe {name} cannot be loaded: {said}", field=field, fix=fix
         )
 
     def endpoint_problem(self, name: str) -> dict[str, Any] | None:

@@ -6,6 +6,7 @@ Retry-After) are warnings, its real faults (500) errors with the request's heade
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 import time
@@ -17,6 +18,8 @@ import httpx
 import psycopg
 import pytest
 
+from lpstudio.errors import RecipeError
+from lpstudio.recipe import Recipe
 from lpstudio.server.handlers import HEALTH_WAIT
 from lpstudio.studio import Studio
 from tests.conftest import wait_for, write_recipe
@@ -106,6 +109,32 @@ def test_a_call_of_a_broken_recipe_says_when_to_retry_and_not_which_file(
     record = said[-1][1]
     assert record.startswith("[W ") and "the started recipe bots/odd.ipynb" in record, record
     assert "lpstudio recipes" in record, record  # its fix, in the CLI's terms
+
+
+def test_a_broken_trigger_s_fix_is_said_once_in_the_server_s_log(
+    served: Served, token: str, ws: Path
+) -> None:
+    """A started callable whose input schema's `$ref` leads nowhere since: the log's line
+    names the recipe, what is wrong and its fix, once (it said the fix twice, and why)."""
+    notebook = ws / "projects" / "bots" / "odd.ipynb"
+    good = notebook.read_text()
+    nb = json.loads(good)
+    nb["metadata"]["lpstudio"]["trigger"]["input_schema"] = {"$ref": "#/$defs/nope"}
+    notebook.write_text(json.dumps(nb))
+    try:
+        with pytest.raises(RecipeError) as broken:
+            Recipe.load(notebook, "bots/odd.ipynb")
+        answer = httpx.post(
+            f"{served.url}{API}/call/odd", json={"n": 2}, headers={"API-TOKEN": token}, timeout=60
+        )
+    finally:
+        notebook.write_text(good)
+    assert answer.status_code == 503, answer.text
+    assert answer.json()["error"]["field"].startswith("metadata.lpstudio.trigger"), answer.text
+    pattern = r"\] 503 POST .*/call/odd \(RecipeNotReady\): .*nowhere"
+    record = wait_for(lambda: records(served, pattern))[-1][1]
+    assert record.count(broken.value.fix) == 1, record
+    assert record.count(broken.value.message.removeprefix("recipe bots/odd.ipynb: ")) == 1, record
 
 
 # -- 2: a load balancer's health check ----------------------------------------------------------
