@@ -1546,7 +1546,10 @@ class Studio:
             forgotten = self._forgotten(recipe, saved, reset, secrets)
             # Over what another save wrote meanwhile, if any.
             misfit = refit(new["parameters"]) if refit is not None else None
-            long_wait = call_timeout_warning(recipe, call_timeout) if call_timeout else None
+            # Said on any save while it stands: one saved before the warning existed too.
+            kept = None if "call_timeout" in reset else saved.get("call_timeout")
+            wait = call_timeout if call_timeout is not None else kept
+            long_wait = call_timeout_warning(recipe, wait) if wait else None
             warnings[:] = [*forgotten, *(w for w in (misfit, long_wait) if w)]
             if call_timeout is not None:
                 new["call_timeout"] = float(call_timeout)

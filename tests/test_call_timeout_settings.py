@@ -83,9 +83,14 @@ def test_a_call_timeout_past_a_bot_s_wait_is_saved_with_a_warning(recipes: Path,
         "warnings"
     ]
     assert warning["field"] == "call_timeout" and warning["message"] == BOT_GIVES_UP, warning
+    # Any save while it stands says it: one saved before the warning existed is told too.
+    other = cli("settings", "p/bot", "-p", "x", "8")
+    assert other.exit_code == 0 and f"warning: {BOT_GIVES_UP}" in other.stderr, other.output
     # Within a bot's wait: nothing to warn of.
     within = cli("settings", "p/bot", "--call-timeout", "18")
     assert within.exit_code == 0 and "warning" not in within.stderr, within.output
+    other = cli("settings", "p/bot", "-p", "x", "9")
+    assert other.exit_code == 0 and "warning" not in other.stderr, other.output
 
 
 def test_a_recipe_nobody_calls_shows_no_call_timeout(recipes: Path, cli) -> None:
