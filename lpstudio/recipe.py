@@ -479,6 +479,8 @@ class Recipe:
                 ) from None
             raise _unreadable(name, str(exc).splitlines()[0], fix_nb) from None
         try:
+            if held_ids:
+                _mend_cell_ids(nb)
             nbformat.validate(nb)
         except nbformat.ValidationError as exc:
             raise _unreadable(name, exc.message, fix_nb) from None
@@ -1305,6 +1307,24 @@ def _add_cell_ids(nb: nbformat.NotebookNode) -> None:
     nb.nbformat_minor = nbformat.v4.nbformat_minor
 
 
+def _mend_cell_ids(nb: nbformat.NotebookNode) -> None:
+    """Gives a cell of a 4.5+ notebook that has no id, or one an earlier cell has, an id from
+    its position, before `nbformat.validate` draws random ones: the same file hashed to a
+    new version on every read (a notebook written by a script, or merged by hand)."""
+    seen: set[str] = set()
+    for index, cell in enumerate(nb.cells):
+        given = cell.get("id")
+        if "id" not in cell or (isinstance(given, str) and given in seen):
+            base = f"{given[:48]}-" if isinstance(given, str) else "cell-"
+            mended, extra = f"{base}{index}", 0
+            while mended in seen:  # an earlier cell's own id (a later one's is mended)
+                extra += 1
+                mended = f"{base}{index}-{extra}"
+            cell["id"] = given = mended
+        if isinstance(given, str):
+            seen.add(given)
+
+
 def without_papermill(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """A copy of `nb` without what papermill's `load_notebook_node` adds to a notebook it
     reads: the notebook's `metadata.papermill` when it is the one this papermill's loader
@@ -1356,14 +1376,18 @@ def _as_papermill_loads(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     here, without its JSON round trip: papermill writes the node to text and reads it back
     (`nbformat.writes`, `nbformat.reads`), validating it twice more and copying it, most of
     a cold parse's cost. Of a node just read, that round trip changes only nbformat's
-    transient keys (`strip_transient`, which its reader applies) and the order of keys,
-    which every writer sorts anyway; the rest are papermill's own lines: its upgrade, the
-    notebook's `papermill` metadata, and tags and `papermill` metadata on every cell.
+    transient keys (`strip_transient`, which its reader applies) and the order of keys:
+    sorted, the notebook's metadata keeps it (`_keys_sorted`: the order a recipe's slots are
+    read in), and every writer sorts the rest anyway; the rest are papermill's own lines: its
+    upgrade, the notebook's `papermill` metadata, and tags and `papermill` metadata on every cell.
     tests/test_recipe_papermill_load.py compares the two, so that a papermill normalising
     otherwise fails it."""
     from papermill.version import version
 
     nb = nbformat.v4.upgrade(strip_transient(nb))
+    # In the order the round trip left: keys sorted (the order a recipe's connection slots
+    # are listed and checked in), then papermill's own added.
+    nb.metadata = _keys_sorted(nb.metadata)
     # Set as papermill sets them, by item: a NotebookNode makes a dict given so a node too.
     if "papermill" not in nb.metadata:
         nb.metadata["papermill"] = {
@@ -1378,6 +1402,15 @@ def _as_papermill_loads(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
         if "papermill" not in cell.metadata:
             cell.metadata["papermill"] = {}
     return nb
+
+
+def _keys_sorted(value: Any) -> Any:
+    """`value` with the keys of every object in it sorted, as nbformat's writer sorts them."""
+    if isinstance(value, dict):
+        return nbformat.NotebookNode({key: _keys_sorted(value[key]) for key in sorted(value)})
+    if isinstance(value, list):
+        return [_keys_sorted(item) for item in value]
+    return value
 
 
 @lru_cache(maxsize=1)

@@ -1549,7 +1549,8 @@ class Studio:
             # Said on any save while it stands: one saved before the warning existed too.
             kept = None if "call_timeout" in reset else saved.get("call_timeout")
             wait = call_timeout if call_timeout is not None else kept
-            long_wait = call_timeout_warning(recipe, wait) if wait else None
+            callable_ = recipe.trigger_kind == "callable"  # another's is unused, never said
+            long_wait = call_timeout_warning(recipe, wait) if wait and callable_ else None
             warnings[:] = [*forgotten, *(w for w in (misfit, long_wait) if w)]
             if call_timeout is not None:
                 new["call_timeout"] = float(call_timeout)

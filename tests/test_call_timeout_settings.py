@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from lpstudio.settings import read_settings
+from lpstudio.settings import read_settings, update_settings
 from lpstudio.studio import Studio
 from lpstudio.widgets.common import lab_text
 
@@ -164,3 +164,17 @@ def test_a_fix_giving_a_recipe_its_own_call_timeout_names_its_settings_field_in_
     assert lab_text(fix) == (
         "by its admin: its Call timeout (seconds) in the Settings of b/bot.ipynb, then Save"
     )
+
+
+def test_a_recipe_no_longer_callable_is_not_warned_of_its_left_call_timeout(
+    recipes: Path, cli
+) -> None:
+    """A callable saved with 25 s, its trigger made a webhook since: its saves say nothing
+    of a wait no caller has (the fix named `--call-timeout`, which it refuses)."""
+    with Studio.open(recipes) as studio:
+        update_settings(
+            studio.store, "p/hook.ipynb", lambda s: {**s, "call_timeout": 25.0}, "alice"
+        )
+    other = cli("settings", "p/hook", "-p", "x", "5")
+    assert other.exit_code == 0, other.output
+    assert "warning" not in other.stderr, other.output

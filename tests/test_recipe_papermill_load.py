@@ -200,3 +200,36 @@ def test_a_v3_notebook_is_read_into_the_nodes_papermill_takes() -> None:
     assert parsed.parameters["x"].default == 1
     assert "nbformat.v3" not in str(kinds(parsed.notebook))
     assert load_notebook_node(copy.deepcopy(parsed.notebook)) == parsed.notebook
+
+
+def _template(name: str) -> dict[str, Any]:
+    return json.loads((templates_dir() / f"{name}.ipynb").read_text(encoding="utf-8"))
+
+
+def test_a_recipe_s_metadata_is_read_in_the_order_papermill_s_round_trip_left() -> None:
+    """Its keys sorted, as papermill's JSON round trip left them: a recipe's connection
+    slots are listed, and checked, in that order whatever order the file has them in."""
+    nb = _template("cart_abandonment")
+    slots = nb["metadata"]["lpstudio"]["connections"]
+    nb["metadata"]["lpstudio"]["connections"] = dict(reversed(list(slots.items())))
+    text = json.dumps(nb)
+    ours = Recipe.parse(text, "p/odd").notebook.metadata
+    assert list(ours.lpstudio.connections) == sorted(slots) != list(reversed(sorted(slots)))
+    assert list(ours.lpstudio.connections) == list(
+        papermills_own(text).metadata.lpstudio.connections
+    )
+
+
+def test_a_cell_without_an_id_or_with_another_s_is_given_one_by_position() -> None:
+    """A 4.5 notebook written by a script (a cell without its id) or merged by hand (two
+    cells with one id): nbformat's repair draws random ids, so the unchanged file was a new
+    version on every read. Ids from the position make one version."""
+    nb = _template("cb_optin")
+    del nb["cells"][1]["id"]
+    nb["cells"][3]["id"] = nb["cells"][2]["id"]
+    text = json.dumps(nb)
+    first, again = Recipe.parse(text, "p/odd"), Recipe.parse(text, "p/odd")
+    assert first.canonical_json == again.canonical_json
+    ids = [cell.id for cell in first.notebook.cells]
+    assert ids[1] == "cell-1" and ids[3] == f"{nb['cells'][2]['id']}-3", ids
+    assert len(set(ids)) == len(ids)
