@@ -70,6 +70,13 @@ PROBLEM_REF: dict[str, Any] = {"$ref": "#/components/schemas/Error/properties/er
 ANY_OBJECT: dict[str, Any] = {"type": "object"}
 EMPTY_BODY: dict[str, Any] = {"type": "object", "additionalProperties": False, "properties": {}}
 
+
+def nullable(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    """An answer's field that is `schema` or null, said in `description` (what null means):
+    an `anyOf` rather than a list of types, as `schema` may be a `$ref` or an `enum`."""
+    return {"anyOf": [schema, {"type": "null"}], "description": description}
+
+
 JOB: dict[str, Any] = {
     "type": "object",
     "required": ["id", "recipe", "status", "trigger"],
@@ -235,21 +242,21 @@ _RECIPE_SAID: dict[str, Any] = {
         "form shows them",
     },
     "state": {"enum": ["started", "stopped"]},
-    "settings_problem": {
-        "anyOf": [PROBLEM_REF, {"type": "null"}],
-        "description": "why a started recipe cannot run (its settings broke since, or "
-        "fail a check they predate), naming the field and the fix; null when none",
-    },
-    "endpoint_problem": {
-        "anyOf": [PROBLEM_REF, {"type": "null"}],
-        "description": "a started callable's path held by another started callable: it "
-        "serves nothing, naming the fix; null when none",
-    },
-    "next_run": {
-        "description": "when a started schedule fires next (ISO 8601, UTC); null for a "
-        "stopped recipe or another trigger",
-        "anyOf": [{"type": "string", "format": "date-time"}, {"type": "null"}],
-    },
+    "settings_problem": nullable(
+        PROBLEM_REF,
+        "why a started recipe cannot run (its settings broke since, or fail a check they "
+        "predate), naming the field and the fix; null when none",
+    ),
+    "endpoint_problem": nullable(
+        PROBLEM_REF,
+        "a started callable's path held by another started callable: it serves nothing, "
+        "naming the fix; null when none",
+    ),
+    "next_run": nullable(
+        {"type": "string", "format": "date-time"},
+        "when a started schedule fires next (ISO 8601, UTC); null for a stopped recipe or "
+        "another trigger",
+    ),
 }
 
 #: A recipe as GET /recipes/{recipe} gives it, and the start, stop and settings routes
@@ -366,10 +373,7 @@ RECIPE: dict[str, Any] = {
             "a call timeout of its own, in seconds (LpstudioApp.call_timeout); null for "
             "another trigger",
         },
-        "last_job": {
-            "description": "its newest job as GET /jobs lists it (null: none yet)",
-            "anyOf": [LISTED_JOB, {"type": "null"}],
-        },
+        "last_job": nullable(LISTED_JOB, "its newest job as GET /jobs lists it (null: none yet)"),
     },
 }
 
@@ -397,14 +401,10 @@ LISTED_RECIPE: dict[str, Any] = {
         **_RECIPE_SAID,
         "project": {"type": "string", "description": "its project folder under projects/"},
         "title": {"type": ["string", "null"], "description": "null when problem says why"},
-        "trigger": {
-            "anyOf": [
-                METADATA_SCHEMA["properties"]["trigger"]["properties"]["kind"],
-                {"type": "null"},
-            ],
-            "description": "its trigger's kind (GET /recipes/{recipe} has it whole); null "
-            "when problem says why",
-        },
+        "trigger": nullable(
+            METADATA_SCHEMA["properties"]["trigger"]["properties"]["kind"],
+            "its trigger's kind (GET /recipes/{recipe} has it whole); null when problem says why",
+        ),
         "problem": {
             "type": ["string", "null"],
             "description": "why its notebook does not load as a recipe (its description, "
@@ -414,22 +414,18 @@ LISTED_RECIPE: dict[str, Any] = {
             "type": "boolean",
             "description": "restoring a version of it mends its problem",
         },
-        "last_job": {
-            "anyOf": [
-                {
-                    "type": "object",
-                    "required": ["id", "status", "created_at"],
-                    "properties": {
-                        "id": {"type": "integer"},
-                        "status": JOB_STATUS,
-                        "created_at": {"type": "string", "format": "date-time"},
-                    },
+        "last_job": nullable(
+            {
+                "type": "object",
+                "required": ["id", "status", "created_at"],
+                "properties": {
+                    "id": {"type": "integer"},
+                    "status": JOB_STATUS,
+                    "created_at": {"type": "string", "format": "date-time"},
                 },
-                {"type": "null"},
-            ],
-            "description": "its newest job (GET /recipes/{recipe} gives it as GET /jobs lists "
-            "it); null: none yet",
-        },
+            },
+            "its newest job (GET /recipes/{recipe} gives it as GET /jobs lists it); null: none yet",
+        ),
         "trigger_errors": {
             "type": "object",
             "required": ["count", "last"],
@@ -438,22 +434,19 @@ LISTED_RECIPE: dict[str, Any] = {
                 "last": {"type": ["string", "null"], "description": "the last one's message"},
             },
         },
-        "name_problem": {
-            "anyOf": [
-                {
-                    "type": "object",
-                    "required": ["message", "field", "fix"],
-                    "properties": {
-                        "message": {"type": "string"},
-                        "field": {"type": "string"},
-                        "fix": {"type": "string"},
-                    },
+        "name_problem": nullable(
+            {
+                "type": "object",
+                "required": ["message", "field", "fix"],
+                "properties": {
+                    "message": {"type": "string"},
+                    "field": {"type": "string"},
+                    "fix": {"type": "string"},
                 },
-                {"type": "null"},
-            ],
-            "description": "what breaks on its name (in an export, an import, a command), "
-            "and how to rename it; null when nothing does",
-        },
+            },
+            "what breaks on its name (in an export, an import, a command), and how to rename "
+            "it; null when nothing does",
+        ),
     },
 }
 
@@ -465,11 +458,11 @@ STOPPED_UNREAD: dict[str, Any] = {
     "properties": {
         "recipe": _RECIPE_SAID["recipe"],
         "state": _RECIPE_SAID["state"],
-        "problem": {
-            "anyOf": [PROBLEM_REF, {"type": "null"}],
-            "description": "why its notebook does not load as a recipe; null: it is gone, only "
-            "its settings were left",
-        },
+        "problem": nullable(
+            PROBLEM_REF,
+            "why its notebook does not load as a recipe; null: it is gone, only its settings "
+            "were left",
+        ),
     },
 }
 
