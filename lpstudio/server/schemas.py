@@ -466,6 +466,60 @@ STOPPED_UNREAD: dict[str, Any] = {
     },
 }
 
+#: A version of a recipe as GET /recipes/{recipe}/versions lists it (`Studio.versions`).
+VERSION: dict[str, Any] = {
+    "type": "object",
+    "required": ["id", "created_at", "created_by", "settings"],
+    "properties": {
+        "id": {
+            "type": "string",
+            "description": "its id, a hash of the notebook and settings it holds: POST "
+            f"/recipes/{{recipe}}/restore takes it, or its first {MIN_VERSION_PREFIX} "
+            "characters or more",
+        },
+        "created_at": {
+            "type": "string",
+            "format": "date-time",
+            "description": "when it was made, or last made the newest again (a restore, a "
+            "save back to it)",
+        },
+        "created_by": {"type": "string", "description": "who made it"},
+        "settings": {
+            "type": "object",
+            "required": ["parameters", "connections"],
+            "description": "the settings it holds, which a restore writes back",
+            "properties": {
+                "parameters": {
+                    "type": "object",
+                    "additionalProperties": True,
+                    "description": "parameter values by name, in their types",
+                },
+                "connections": {
+                    "type": "object",
+                    "additionalProperties": {"type": "string"},
+                    "description": "slot -> connection name",
+                },
+            },
+        },
+    },
+}
+
+#: A restore's answer (`Studio.restore`): the version restored as the list now gives it
+#: (the newest), with the recipe and the version that keeps what the restore wrote over.
+RESTORED: dict[str, Any] = {
+    **VERSION,
+    "required": [*VERSION["required"], "recipe", "kept"],
+    "properties": {
+        **VERSION["properties"],
+        "recipe": {"type": "string", "description": "its path under projects/"},
+        "kept": {
+            "type": ["string", "null"],
+            "description": "the version holding the recipe as it was before the restore, to "
+            "restore it back; null when its file could not be read",
+        },
+    },
+}
+
 #: The recipe schemas the OpenAPI document holds once, by name, and refers to.
 RECIPE_REF: dict[str, Any] = {"$ref": "#/components/schemas/Recipe"}
 LISTED_RECIPE_REF: dict[str, Any] = {"$ref": "#/components/schemas/ListedRecipe"}
@@ -558,13 +612,103 @@ HOOK_ANSWER: dict[str, Any] = {
     },
 }
 
+#: Any JSON Schema a connector declares (an action's input, an object's shape).
+_CONNECTOR_SCHEMA: dict[str, Any] = {"type": "object", "additionalProperties": True}
+
+#: A connector as GET /connectors lists it (`Connector.describe`).
+CONNECTOR: dict[str, Any] = {
+    "type": "object",
+    "required": [
+        "name",
+        "title",
+        "description",
+        "source",
+        "fields",
+        "actions",
+        "triggers",
+        "picklists",
+        "objects",
+    ],
+    "properties": {
+        "name": {"type": "string", "description": "the connection type it gives, e.g. http"},
+        "title": {"type": "string"},
+        "description": {"type": "string"},
+        "source": {
+            "type": "string",
+            "description": "where it comes from: lpstudio:connectors/NAME (bundled), "
+            "connectors/NAME.py (the workspace's own) or its package's entry point",
+        },
+        "fields": {
+            **_CONNECTOR_SCHEMA,
+            "description": "the JSON Schema of a connection's fields: secret ones writeOnly, "
+            "one filled from a pick list with its x-picklist",
+        },
+        "actions": {
+            "type": "object",
+            "description": "by name",
+            "additionalProperties": {
+                "type": "object",
+                "required": ["title", "description", "input", "output"],
+                "properties": {
+                    "title": {"type": "string"},
+                    "description": {"type": "string"},
+                    "input": {**_CONNECTOR_SCHEMA, "description": "its input's JSON Schema"},
+                    "output": {**_CONNECTOR_SCHEMA, "description": "its output's JSON Schema"},
+                },
+            },
+        },
+        "triggers": {
+            "type": "object",
+            "description": "by name, as a recipe's trigger.trigger names one",
+            "additionalProperties": {
+                "type": "object",
+                "required": ["title", "kind", "object"],
+                "properties": {
+                    "title": {"type": "string"},
+                    "kind": {"enum": ["poll", "webhook"]},
+                    "object": {
+                        "type": ["string", "null"],
+                        "description": "the object its events are (one of objects); null: not said",
+                    },
+                },
+            },
+        },
+        "picklists": {
+            "type": "object",
+            "additionalProperties": {"type": "string"},
+            "description": "name -> title of each pick list, read through a connection at "
+            "GET /connections/{name}/picklists/{picklist}",
+        },
+        "objects": {
+            "type": "object",
+            "additionalProperties": _CONNECTOR_SCHEMA,
+            "description": "the JSON Schema of each object its triggers and actions carry, by name",
+        },
+    },
+}
+
+#: One entry of a pick list, as a form's drop-down shows it (`lpstudio.sdk.Option`).
+PICKLIST_OPTION: dict[str, Any] = {
+    "type": "object",
+    "required": ["value", "label", "extra"],
+    "properties": {
+        "value": {"type": "string", "description": "what a setting stores (a handoff's id)"},
+        "label": {"type": "string", "description": "what the user picks by (its title)"},
+        "extra": {
+            "type": "object",
+            "additionalProperties": True,
+            "description": "the connector's own details of it (a handoff's channels, say)",
+        },
+    },
+}
+
 CONNECTORS: dict[str, Any] = {
     "type": "object",
     "required": ["connectors", "broken"],
     "properties": {
         "connectors": {
             "type": "array",
-            "items": ANY_OBJECT,
+            "items": CONNECTOR,
             "description": "each connector that loads: fields, actions, triggers, pick lists",
         },
         "broken": {
@@ -639,6 +783,67 @@ ME: dict[str, Any] = {
 }
 
 
+#: A user as GET /users lists them (`Studio.users`): people only, not API clients.
+LISTED_USER: dict[str, Any] = {
+    "type": "object",
+    "required": ["name", "role", "created_at"],
+    "properties": {
+        "name": {"type": "string", "description": "the login name"},
+        "role": {"enum": list(ROLES)},
+        "created_at": {
+            "type": "string",
+            "format": "date-time",
+            "description": "when they were first seen, or given a role before that",
+        },
+    },
+}
+
+#: A role change's answer (`Studio.set_role`).
+ROLE_SET: dict[str, Any] = {
+    "type": "object",
+    "required": ["name", "role", "created"],
+    "properties": {
+        "name": {"type": "string"},
+        "role": {"enum": list(ROLES)},
+        "created": {
+            "type": "boolean",
+            "description": "the user was not seen yet: they come in with this role",
+        },
+    },
+}
+
+#: An entry of the audit log as GET /audit lists it (`Studio.audit_entries`).
+AUDIT_ENTRY: dict[str, Any] = {
+    "type": "object",
+    "required": ["id", "at", "user", "action", "target", "detail"],
+    "properties": {
+        "id": {"type": "integer"},
+        "at": {"type": "string", "format": "date-time"},
+        "user": {
+            "type": "string",
+            "description": "who did it: a person, an API client (api:NAME) or one of "
+            "lpstudio's own processes (lpstudio:server)",
+        },
+        "action": {"type": "string", "description": "what was done, e.g. settings, restore"},
+        "target": {
+            "type": "string",
+            "description": "what it was done to: a recipe's path, a connection's or a user's name",
+        },
+        "detail": {
+            "type": "object",
+            "additionalProperties": True,
+            "description": "the action's own fields (a restore's version and kept, a role's "
+            "role and before); of an entry about users or API clients, a role without admin "
+            "reads only withheld and fix",
+            "properties": {
+                "withheld": {"type": "string", "description": "why the detail is withheld"},
+                "fix": {"type": "string", "description": "who may read it"},
+            },
+        },
+    },
+}
+
+
 SCHEDULER: dict[str, Any] = {
     "type": "object",
     "required": ["hosted", "leader", "expires_at", "is_leader"],
@@ -700,13 +905,35 @@ PACKAGE_IMPORTED: dict[str, Any] = {
 }
 
 
+#: A template as the gallery lists it (`Template.describe`).
+TEMPLATE: dict[str, Any] = {
+    "type": "object",
+    "required": ["name", "title", "description", "group", "trigger", "connectors", "files"],
+    "properties": {
+        "name": {
+            "type": "string",
+            "description": "what a Try names it by (POST /gallery/try's template)",
+        },
+        "title": {"type": "string"},
+        "description": {"type": "string"},
+        "group": {"type": "string", "description": "the gallery's heading it is shown under"},
+        "trigger": METADATA_SCHEMA["properties"]["trigger"]["properties"]["kind"],
+        "connectors": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "the connector types its connections need",
+        },
+        "files": METADATA_SCHEMA["properties"]["files"],
+    },
+}
+
 #: `GET /gallery`: the templates that can be tried, and beside them each broken one with
 #: its error, which a Try of it answers too (the others are listed and tried as before).
 GALLERY: dict[str, Any] = {
     "type": "object",
     "required": ["templates", "broken"],
     "properties": {
-        "templates": {"type": "array", "items": ANY_OBJECT},
+        "templates": {"type": "array", "items": TEMPLATE},
         "broken": {
             "type": "array",
             "items": {
