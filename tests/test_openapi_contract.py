@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import json
 import re
+import shutil
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing
@@ -37,14 +38,20 @@ DOC = "urn:lpstudio:openapi"
 #: The secrets the signed hooks' connections hold, by field: the `http` connection's token,
 #: the workspace's own `acme` connector's signing secret.
 HOOK_SECRETS = {"token": "contract-hook-token-1f2e", "signing_secret": "contract-acme-secret-9d8c"}
-#: A connector of the workspace's own, whose webhook trigger reads its own signature header.
+#: A connector of the workspace's own, whose webhook trigger reads its own signature header,
+#: with a pick list.
 ACME = """
 import hashlib, hmac, json
-from lpstudio.sdk import Connector, Field
+from lpstudio.sdk import Connector, Field, Option
 
 connector = Connector(
     "acme", title="Acme", fields=[Field("signing_secret", "Signing secret", secret=True)]
 )
+
+
+@connector.picklist("teams", title="Teams")
+def teams(conn):
+    return [Option("t1", "Sales", {"region": "eu"})]
 
 
 def verify(headers, body, secret):
@@ -528,9 +535,15 @@ def assert_documented(doc: dict[str, Any], path: str, method: str, answer: httpx
     where = ("paths", path, method, "responses", key, "content", "application/json", "schema")
     body = answer.json()
     assert undocumented(doc, body, where, "answer") == [], (method, path)
-    # The check can fail: a field the document does not name is found.
+    # The check can fail: a field the document does not name is found, in the answer and in
+    # the first item of each list it holds (a list's rows).
     extra = {**body, "undocumented_field": 1} if isinstance(body, dict) else body
     assert undocumented(doc, extra, where, "answer") == ["answer.undocumented_field"]
+    for key, rows in body.items() if isinstance(body, dict) else ():
+        if isinstance(rows, list) and rows and isinstance(rows[0], dict):
+            extra = {**body, key: [{**rows[0], "undocumented_field": 1}, *rows[1:]]}
+            said = undocumented(doc, extra, where, "answer")
+            assert said == [f"answer.{key}[0].undocumented_field"], (method, path, said)
     return body
 
 
@@ -590,6 +603,64 @@ def test_each_field_of_a_recipe_and_a_job_is_documented(
         shown = server.api("alice", "GET", f"/jobs/{job}", params={"listed": listed_only})
         body = assert_documented(doc, "/jobs/{job_id}", "get", shown)
         assert ("parameters_cut" in body) is (listed_only == "true")
+
+
+def test_each_field_of_versions_templates_connectors_users_and_the_audit_is_documented(
+    server: Served, doc: dict[str, Any], ws: Path
+) -> None:
+    """A recipe's versions and a restore's answer, the gallery's templates and a Try's
+    answer, the connectors and a pick list's options, the users and a role change, and the
+    audit log as an admin and as an operator read it: each documents every field it holds.
+    They were bare objects, so a client generated from the document read every field as an
+    untyped extra."""
+    project = ws / "projects" / "documented"
+    write_recipe(ws, "documented/versioned", metadata={"title": "Versioned"})
+    recipe = "/recipes/documented/versioned.ipynb"
+    try:
+        for x in (2, 3):  # each save a version
+            saved = server.api("alice", "PUT", f"{recipe}/settings", json={"parameters": {"x": x}})
+            assert saved.status_code == 200, saved.text
+        listed = server.api("alice", "GET", f"{recipe}/versions")
+        versions = assert_documented(doc, "/recipes/{recipe}/versions", "get", listed)["versions"]
+        assert [v["settings"]["parameters"] for v in versions[:2]] == [{"x": 3}, {"x": 2}]
+        older = versions[1]["id"]
+        restored = server.api("alice", "POST", f"{recipe}/restore", json={"version": older[:12]})
+        assert restored.status_code == 200, restored.text
+        body = assert_documented(doc, "/recipes/{recipe}/restore", "post", restored)
+        assert (body["id"], body["kept"]) == (older, versions[0]["id"])
+
+        gallery = server.api("alice", "GET", "/gallery")
+        templates = assert_documented(doc, "/gallery", "get", gallery)["templates"]
+        assert templates, gallery.text
+        tried = server.api(
+            "alice",
+            "POST",
+            "/gallery/try",
+            json={"template": templates[0]["name"], "project": "documented"},
+        )
+        assert tried.status_code == 201, tried.text
+        assert assert_documented(doc, "/gallery/try", "post", tried)["state"] == "stopped"
+    finally:
+        shutil.rmtree(project)
+
+    connectors = server.api("alice", "GET", "/connectors")
+    described = assert_documented(doc, "/connectors", "get", connectors)["connectors"]
+    assert {c["name"]: c["picklists"] for c in described}["acme"] == {"teams": "Teams"}
+    options = server.api("alice", "GET", "/connections/acme/picklists/teams")
+    assert assert_documented(doc, "/connections/{name}/picklists/{picklist}", "get", options)[
+        "options"
+    ] == [{"value": "t1", "label": "Sales", "extra": {"region": "eu"}}]
+
+    given = server.api("alice", "PUT", "/users/olive/role", json={"role": "operator"})
+    assert given.status_code == 200, given.text
+    assert assert_documented(doc, "/users/{name}/role", "put", given)["created"] is True
+    users = assert_documented(doc, "/users", "get", server.api("alice", "GET", "/users"))
+    assert {u["name"]: u["role"] for u in users["users"]}["olive"] == "operator"
+    for reader in ("alice", "olive"):  # the role's detail withheld from the operator
+        audit = server.api(reader, "GET", "/audit", params={"limit": 500})
+        entries = assert_documented(doc, "/audit", "get", audit)["entries"]
+        role = next(e for e in entries if e["target"] == "olive")
+        assert ("withheld" in role["detail"]) is (reader == "olive"), role
 
 
 # -- what any request of a route may be answered -----------------------------------------------

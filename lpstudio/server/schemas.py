@@ -70,6 +70,13 @@ PROBLEM_REF: dict[str, Any] = {"$ref": "#/components/schemas/Error/properties/er
 ANY_OBJECT: dict[str, Any] = {"type": "object"}
 EMPTY_BODY: dict[str, Any] = {"type": "object", "additionalProperties": False, "properties": {}}
 
+
+def nullable(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    """An answer's field that is `schema` or null, said in `description` (what null means):
+    an `anyOf` rather than a list of types, as `schema` may be a `$ref` or an `enum`."""
+    return {"anyOf": [schema, {"type": "null"}], "description": description}
+
+
 JOB: dict[str, Any] = {
     "type": "object",
     "required": ["id", "recipe", "status", "trigger"],
@@ -235,21 +242,21 @@ _RECIPE_SAID: dict[str, Any] = {
         "form shows them",
     },
     "state": {"enum": ["started", "stopped"]},
-    "settings_problem": {
-        "anyOf": [PROBLEM_REF, {"type": "null"}],
-        "description": "why a started recipe cannot run (its settings broke since, or "
-        "fail a check they predate), naming the field and the fix; null when none",
-    },
-    "endpoint_problem": {
-        "anyOf": [PROBLEM_REF, {"type": "null"}],
-        "description": "a started callable's path held by another started callable: it "
-        "serves nothing, naming the fix; null when none",
-    },
-    "next_run": {
-        "description": "when a started schedule fires next (ISO 8601, UTC); null for a "
-        "stopped recipe or another trigger",
-        "anyOf": [{"type": "string", "format": "date-time"}, {"type": "null"}],
-    },
+    "settings_problem": nullable(
+        PROBLEM_REF,
+        "why a started recipe cannot run (its settings broke since, or fail a check they "
+        "predate), naming the field and the fix; null when none",
+    ),
+    "endpoint_problem": nullable(
+        PROBLEM_REF,
+        "a started callable's path held by another started callable: it serves nothing, "
+        "naming the fix; null when none",
+    ),
+    "next_run": nullable(
+        {"type": "string", "format": "date-time"},
+        "when a started schedule fires next (ISO 8601, UTC); null for a stopped recipe or "
+        "another trigger",
+    ),
 }
 
 #: A recipe as GET /recipes/{recipe} gives it, and the start, stop and settings routes
@@ -366,10 +373,7 @@ RECIPE: dict[str, Any] = {
             "a call timeout of its own, in seconds (LpstudioApp.call_timeout); null for "
             "another trigger",
         },
-        "last_job": {
-            "description": "its newest job as GET /jobs lists it (null: none yet)",
-            "anyOf": [LISTED_JOB, {"type": "null"}],
-        },
+        "last_job": nullable(LISTED_JOB, "its newest job as GET /jobs lists it (null: none yet)"),
     },
 }
 
@@ -397,14 +401,10 @@ LISTED_RECIPE: dict[str, Any] = {
         **_RECIPE_SAID,
         "project": {"type": "string", "description": "its project folder under projects/"},
         "title": {"type": ["string", "null"], "description": "null when problem says why"},
-        "trigger": {
-            "anyOf": [
-                METADATA_SCHEMA["properties"]["trigger"]["properties"]["kind"],
-                {"type": "null"},
-            ],
-            "description": "its trigger's kind (GET /recipes/{recipe} has it whole); null "
-            "when problem says why",
-        },
+        "trigger": nullable(
+            METADATA_SCHEMA["properties"]["trigger"]["properties"]["kind"],
+            "its trigger's kind (GET /recipes/{recipe} has it whole); null when problem says why",
+        ),
         "problem": {
             "type": ["string", "null"],
             "description": "why its notebook does not load as a recipe (its description, "
@@ -414,22 +414,18 @@ LISTED_RECIPE: dict[str, Any] = {
             "type": "boolean",
             "description": "restoring a version of it mends its problem",
         },
-        "last_job": {
-            "anyOf": [
-                {
-                    "type": "object",
-                    "required": ["id", "status", "created_at"],
-                    "properties": {
-                        "id": {"type": "integer"},
-                        "status": JOB_STATUS,
-                        "created_at": {"type": "string", "format": "date-time"},
-                    },
+        "last_job": nullable(
+            {
+                "type": "object",
+                "required": ["id", "status", "created_at"],
+                "properties": {
+                    "id": {"type": "integer"},
+                    "status": JOB_STATUS,
+                    "created_at": {"type": "string", "format": "date-time"},
                 },
-                {"type": "null"},
-            ],
-            "description": "its newest job (GET /recipes/{recipe} gives it as GET /jobs lists "
-            "it); null: none yet",
-        },
+            },
+            "its newest job (GET /recipes/{recipe} gives it as GET /jobs lists it); null: none yet",
+        ),
         "trigger_errors": {
             "type": "object",
             "required": ["count", "last"],
@@ -438,22 +434,19 @@ LISTED_RECIPE: dict[str, Any] = {
                 "last": {"type": ["string", "null"], "description": "the last one's message"},
             },
         },
-        "name_problem": {
-            "anyOf": [
-                {
-                    "type": "object",
-                    "required": ["message", "field", "fix"],
-                    "properties": {
-                        "message": {"type": "string"},
-                        "field": {"type": "string"},
-                        "fix": {"type": "string"},
-                    },
+        "name_problem": nullable(
+            {
+                "type": "object",
+                "required": ["message", "field", "fix"],
+                "properties": {
+                    "message": {"type": "string"},
+                    "field": {"type": "string"},
+                    "fix": {"type": "string"},
                 },
-                {"type": "null"},
-            ],
-            "description": "what breaks on its name (in an export, an import, a command), "
-            "and how to rename it; null when nothing does",
-        },
+            },
+            "what breaks on its name (in an export, an import, a command), and how to rename "
+            "it; null when nothing does",
+        ),
     },
 }
 
@@ -465,10 +458,64 @@ STOPPED_UNREAD: dict[str, Any] = {
     "properties": {
         "recipe": _RECIPE_SAID["recipe"],
         "state": _RECIPE_SAID["state"],
-        "problem": {
-            "anyOf": [PROBLEM_REF, {"type": "null"}],
-            "description": "why its notebook does not load as a recipe; null: it is gone, only "
-            "its settings were left",
+        "problem": nullable(
+            PROBLEM_REF,
+            "why its notebook does not load as a recipe; null: it is gone, only its settings "
+            "were left",
+        ),
+    },
+}
+
+#: A version of a recipe as GET /recipes/{recipe}/versions lists it (`Studio.versions`).
+VERSION: dict[str, Any] = {
+    "type": "object",
+    "required": ["id", "created_at", "created_by", "settings"],
+    "properties": {
+        "id": {
+            "type": "string",
+            "description": "its id, a hash of the notebook and settings it holds: POST "
+            f"/recipes/{{recipe}}/restore takes it, or its first {MIN_VERSION_PREFIX} "
+            "characters or more",
+        },
+        "created_at": {
+            "type": "string",
+            "format": "date-time",
+            "description": "when it was made, or last made the newest again (a restore, a "
+            "save back to it)",
+        },
+        "created_by": {"type": "string", "description": "who made it"},
+        "settings": {
+            "type": "object",
+            "required": ["parameters", "connections"],
+            "description": "the settings it holds, which a restore writes back",
+            "properties": {
+                "parameters": {
+                    "type": "object",
+                    "additionalProperties": True,
+                    "description": "parameter values by name, in their types",
+                },
+                "connections": {
+                    "type": "object",
+                    "additionalProperties": {"type": "string"},
+                    "description": "slot -> connection name",
+                },
+            },
+        },
+    },
+}
+
+#: A restore's answer (`Studio.restore`): the version restored as the list now gives it
+#: (the newest), with the recipe and the version that keeps what the restore wrote over.
+RESTORED: dict[str, Any] = {
+    **VERSION,
+    "required": [*VERSION["required"], "recipe", "kept"],
+    "properties": {
+        **VERSION["properties"],
+        "recipe": {"type": "string", "description": "its path under projects/"},
+        "kept": {
+            "type": ["string", "null"],
+            "description": "the version holding the recipe as it was before the restore, to "
+            "restore it back; null when its file could not be read",
         },
     },
 }
@@ -565,13 +612,103 @@ HOOK_ANSWER: dict[str, Any] = {
     },
 }
 
+#: Any JSON Schema a connector declares (an action's input, an object's shape).
+_CONNECTOR_SCHEMA: dict[str, Any] = {"type": "object", "additionalProperties": True}
+
+#: A connector as GET /connectors lists it (`Connector.describe`).
+CONNECTOR: dict[str, Any] = {
+    "type": "object",
+    "required": [
+        "name",
+        "title",
+        "description",
+        "source",
+        "fields",
+        "actions",
+        "triggers",
+        "picklists",
+        "objects",
+    ],
+    "properties": {
+        "name": {"type": "string", "description": "the connection type it gives, e.g. http"},
+        "title": {"type": "string"},
+        "description": {"type": "string"},
+        "source": {
+            "type": "string",
+            "description": "where it comes from: lpstudio:connectors/NAME (bundled), "
+            "connectors/NAME.py (the workspace's own) or its package's entry point",
+        },
+        "fields": {
+            **_CONNECTOR_SCHEMA,
+            "description": "the JSON Schema of a connection's fields: secret ones writeOnly, "
+            "one filled from a pick list with its x-picklist",
+        },
+        "actions": {
+            "type": "object",
+            "description": "by name",
+            "additionalProperties": {
+                "type": "object",
+                "required": ["title", "description", "input", "output"],
+                "properties": {
+                    "title": {"type": "string"},
+                    "description": {"type": "string"},
+                    "input": {**_CONNECTOR_SCHEMA, "description": "its input's JSON Schema"},
+                    "output": {**_CONNECTOR_SCHEMA, "description": "its output's JSON Schema"},
+                },
+            },
+        },
+        "triggers": {
+            "type": "object",
+            "description": "by name, as a recipe's trigger.trigger names one",
+            "additionalProperties": {
+                "type": "object",
+                "required": ["title", "kind", "object"],
+                "properties": {
+                    "title": {"type": "string"},
+                    "kind": {"enum": ["poll", "webhook"]},
+                    "object": {
+                        "type": ["string", "null"],
+                        "description": "the object its events are (one of objects); null: not said",
+                    },
+                },
+            },
+        },
+        "picklists": {
+            "type": "object",
+            "additionalProperties": {"type": "string"},
+            "description": "name -> title of each pick list, read through a connection at "
+            "GET /connections/{name}/picklists/{picklist}",
+        },
+        "objects": {
+            "type": "object",
+            "additionalProperties": _CONNECTOR_SCHEMA,
+            "description": "the JSON Schema of each object its triggers and actions carry, by name",
+        },
+    },
+}
+
+#: One entry of a pick list, as a form's drop-down shows it (`lpstudio.sdk.Option`).
+PICKLIST_OPTION: dict[str, Any] = {
+    "type": "object",
+    "required": ["value", "label", "extra"],
+    "properties": {
+        "value": {"type": "string", "description": "what a setting stores (a handoff's id)"},
+        "label": {"type": "string", "description": "what the user picks by (its title)"},
+        "extra": {
+            "type": "object",
+            "additionalProperties": True,
+            "description": "the connector's own details of it (a handoff's channels, say)",
+        },
+    },
+}
+
 CONNECTORS: dict[str, Any] = {
     "type": "object",
     "required": ["connectors", "broken"],
     "properties": {
         "connectors": {
             "type": "array",
-            "items": ANY_OBJECT,
+            "items": CONNECTOR,
             "description": "each connector that loads: fields, actions, triggers, pick lists",
         },
         "broken": {
@@ -646,6 +783,67 @@ ME: dict[str, Any] = {
 }
 
 
+#: A user as GET /users lists them (`Studio.users`): people only, not API clients.
+LISTED_USER: dict[str, Any] = {
+    "type": "object",
+    "required": ["name", "role", "created_at"],
+    "properties": {
+        "name": {"type": "string", "description": "the login name"},
+        "role": {"enum": list(ROLES)},
+        "created_at": {
+            "type": "string",
+            "format": "date-time",
+            "description": "when they were first seen, or given a role before that",
+        },
+    },
+}
+
+#: A role change's answer (`Studio.set_role`).
+ROLE_SET: dict[str, Any] = {
+    "type": "object",
+    "required": ["name", "role", "created"],
+    "properties": {
+        "name": {"type": "string"},
+        "role": {"enum": list(ROLES)},
+        "created": {
+            "type": "boolean",
+            "description": "the user was not seen yet: they come in with this role",
+        },
+    },
+}
+
+#: An entry of the audit log as GET /audit lists it (`Studio.audit_entries`).
+AUDIT_ENTRY: dict[str, Any] = {
+    "type": "object",
+    "required": ["id", "at", "user", "action", "target", "detail"],
+    "properties": {
+        "id": {"type": "integer"},
+        "at": {"type": "string", "format": "date-time"},
+        "user": {
+            "type": "string",
+            "description": "who did it: a person, an API client (api:NAME) or one of "
+            "lpstudio's own processes (lpstudio:server)",
+        },
+        "action": {"type": "string", "description": "what was done, e.g. settings, restore"},
+        "target": {
+            "type": "string",
+            "description": "what it was done to: a recipe's path, a connection's or a user's name",
+        },
+        "detail": {
+            "type": "object",
+            "additionalProperties": True,
+            "description": "the action's own fields (a restore's version and kept, a role's "
+            "role and before); of an entry about users or API clients, a role without admin "
+            "reads only withheld and fix",
+            "properties": {
+                "withheld": {"type": "string", "description": "why the detail is withheld"},
+                "fix": {"type": "string", "description": "who may read it"},
+            },
+        },
+    },
+}
+
+
 SCHEDULER: dict[str, Any] = {
     "type": "object",
     "required": ["hosted", "leader", "expires_at", "is_leader"],
@@ -707,13 +905,35 @@ PACKAGE_IMPORTED: dict[str, Any] = {
 }
 
 
+#: A template as the gallery lists it (`Template.describe`).
+TEMPLATE: dict[str, Any] = {
+    "type": "object",
+    "required": ["name", "title", "description", "group", "trigger", "connectors", "files"],
+    "properties": {
+        "name": {
+            "type": "string",
+            "description": "what a Try names it by (POST /gallery/try's template)",
+        },
+        "title": {"type": "string"},
+        "description": {"type": "string"},
+        "group": {"type": "string", "description": "the gallery's heading it is shown under"},
+        "trigger": METADATA_SCHEMA["properties"]["trigger"]["properties"]["kind"],
+        "connectors": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "the connector types its connections need",
+        },
+        "files": METADATA_SCHEMA["properties"]["files"],
+    },
+}
+
 #: `GET /gallery`: the templates that can be tried, and beside them each broken one with
 #: its error, which a Try of it answers too (the others are listed and tried as before).
 GALLERY: dict[str, Any] = {
     "type": "object",
     "required": ["templates", "broken"],
     "properties": {
-        "templates": {"type": "array", "items": ANY_OBJECT},
+        "templates": {"type": "array", "items": TEMPLATE},
         "broken": {
             "type": "array",
             "items": {
