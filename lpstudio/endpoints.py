@@ -72,11 +72,13 @@ UP_TO = (
 )
 
 
-def call_timeout_warning(recipe: Recipe, seconds: float) -> InputError | None:
-    """What a call timeout past `BOT_CALL_TIMEOUT` costs a Conversation Builder bot, said
-    when one is saved (the CLI, the REST API and the lab say a save's warnings): the server
-    waits, the bot has given up, and never sees the 504 it could branch on."""
-    if seconds <= BOT_CALL_TIMEOUT:
+def call_timeout_warning(recipe: Recipe, seconds: float | None) -> InputError | None:
+    """What a call timeout past `BOT_CALL_TIMEOUT` costs a Conversation Builder bot: the
+    server waits, the bot has given up, and never sees the 504 it could branch on. Said when
+    one is saved (a save's warnings) and wherever the one saved is shown (`Studio.recipes`,
+    `recipe_detail`); None for none (`seconds` None) and for a recipe no longer callable,
+    whose left value no caller waits."""
+    if recipe.trigger_kind != "callable" or not seconds or seconds <= BOT_CALL_TIMEOUT:
         return None
     return InputError(
         f"a call timeout of {seconds:g} s outlasts a Conversation Builder caller: it gives "
@@ -85,7 +87,7 @@ def call_timeout_warning(recipe: Recipe, seconds: float) -> InputError | None:
         field="call_timeout",
         fix="for longer work answer at once and poll: the bot calls with ?mode=async "
         "(answered 202 at once, naming the job) and polls the answer's `poll` path until it "
-        f"answers other than 202; else keep the call timeout within {BOT_CALL_TIMEOUT} s: "
+        f"answers other than 202; or keep the call timeout within {BOT_CALL_TIMEOUT} s: "
         f"`lpstudio settings {word(recipe.name)} --call-timeout {BOT_CALL_TIMEOUT}`",
     )
 

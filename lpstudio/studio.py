@@ -152,6 +152,14 @@ def _name_problem(name: str, alike: bool) -> dict[str, str] | None:
     }
 
 
+def _standing_warnings(recipe: Recipe, saved: dict[str, Any]) -> list[dict[str, str | None]]:
+    """What a recipe's saved settings will fail at as they stand, as a save warns of it
+    (`save_settings`' warnings, in their shape): said wherever they are shown (`recipes`,
+    `recipe_detail`), not only once by the save that made them."""
+    warning = call_timeout_warning(recipe, saved.get("call_timeout"))
+    return [warning.to_dict()] if warning else []
+
+
 #: Where the REST API is served by a server at `/` (`lpstudio serve`'s default), as the command
 #: line names its links; a server under a base URL gives each studio its own (`api_root`).
 API_PATH = "/lpstudio/api/v1"
@@ -566,8 +574,9 @@ class Studio:
     def recipes(self) -> list[dict[str, Any]]:
         """Every recipe by project folder, with its trigger and last job (or its problem, and
         whether restoring a version mends it), why a started one cannot run
-        (`settings_problem`), and whether a started callable serves nothing, another holding
-        its path; each as it leaves the process (`described`)."""
+        (`settings_problem`), whether a started callable serves nothing, another holding
+        its path, and what its saved settings will fail at (`warnings`, as a save's); each as
+        it leaves the process (`described`)."""
         from .redaction import scrub_text
 
         rows: list[dict[str, Any]] = []
@@ -575,6 +584,7 @@ class Studio:
         names = [self.workspace.listed_name(p) for p in paths]
         last = self.store.last_jobs(names)
         errors = self.store.trigger_errors()
+        every_saved = saved_settings_of(self.store, names)  # one read, for `warnings`
         conflicts = serving(self)[1]
         secrets = self.held_secrets()  # read once for every row
         started = self.started_settings()  # a recipe not among them is stopped
@@ -607,6 +617,9 @@ class Studio:
                 else None
             )
             row["next_run"] = None if row["problem"] else self.next_run(recipe, row["state"])
+            row["warnings"] = (
+                [] if row["problem"] else _standing_warnings(recipe, every_saved[name])
+            )
             row["trigger_errors"] = errors.get(name, {"count": 0, "last": None})
             conflict = conflicts.get(name)
             row["endpoint_problem"] = conflict.to_dict() if conflict is not None else None
@@ -1548,9 +1561,9 @@ class Studio:
             misfit = refit(new["parameters"]) if refit is not None else None
             # Said on any save while it stands: one saved before the warning existed too.
             kept = None if "call_timeout" in reset else saved.get("call_timeout")
-            wait = call_timeout if call_timeout is not None else kept
-            callable_ = recipe.trigger_kind == "callable"  # another's is unused, never said
-            long_wait = call_timeout_warning(recipe, wait) if wait and callable_ else None
+            long_wait = call_timeout_warning(
+                recipe, call_timeout if call_timeout is not None else kept
+            )
             warnings[:] = [*forgotten, *(w for w in (misfit, long_wait) if w)]
             if call_timeout is not None:
                 new["call_timeout"] = float(call_timeout)
@@ -2778,6 +2791,7 @@ class Studio:
             # serving app's; a form shows that number rather than "the server's".
             "call_timeout": saved.get("call_timeout") if callable_ else None,
             "call_timeout_default": self.call_timeout if callable_ else None,
+            "warnings": _standing_warnings(recipe, saved),
             "revision": stored.revision,
             "state": saved.get("state", "stopped"),
             "next_run": self.next_run(recipe, saved.get("state", "stopped")),

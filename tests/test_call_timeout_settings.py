@@ -93,6 +93,40 @@ def test_a_call_timeout_past_a_bot_s_wait_is_saved_with_a_warning(recipes: Path,
     assert other.exit_code == 0 and "warning" not in other.stderr, other.output
 
 
+def test_a_call_timeout_past_a_bot_s_wait_is_warned_of_wherever_it_is_shown(
+    recipes: Path, cli
+) -> None:
+    """Warned of once, by the save that made it: read later (`lpstudio settings R`,
+    `lpstudio recipes`), a wait the bot does not sit out was shown with nothing said. Now
+    said there too, in the save's words; a webhook's left value is not (no caller waits)."""
+    cli("settings", "p/bot", "--call-timeout", "45")
+    with Studio.open(recipes) as studio:  # left from when it was callable
+        update_settings(studio.store, "p/hook.ipynb", lambda s: {**s, "call_timeout": 25.0}, "a")
+    shown = cli("settings", "p/bot")
+    assert shown.exit_code == 0, shown.output
+    assert f"warning: {BOT_GIVES_UP}\n  fix: for longer work answer at once and poll: " in (
+        shown.stderr
+    )
+    assert "`lpstudio settings p/bot.ipynb --call-timeout 18`" in shown.stderr
+    assert "call timeout: 45 s (this recipe's" in shown.stdout  # stdout stays the settings
+    (warning,) = json.loads(cli("settings", "p/bot", "--json").stdout)["warnings"]
+    assert warning["field"] == "call_timeout" and warning["message"] == BOT_GIVES_UP, warning
+    assert "warning" not in cli("settings", "p/hook").stderr
+
+    listed = cli("recipes")
+    assert listed.exit_code == 0, listed.output
+    bot, hook = listed.stdout.split("  bot.ipynb")[1].split("  hook.ipynb")
+    assert f"\n    warning: {BOT_GIVES_UP}\n    fix: for longer work answer at once " in bot
+    assert "warning" not in hook
+    rows = {r["recipe"]: r for r in json.loads(cli("recipes", "--json").stdout)}
+    assert [w["message"] for w in rows["p/bot.ipynb"]["warnings"]] == [BOT_GIVES_UP]
+    assert rows["p/hook.ipynb"]["warnings"] == []
+
+    cli("settings", "p/bot", "--call-timeout", "18")  # within a bot's wait: nothing to say
+    assert "warning" not in cli("settings", "p/bot").stderr
+    assert "warning" not in cli("recipes").stdout
+
+
 def test_a_recipe_nobody_calls_shows_no_call_timeout(recipes: Path, cli) -> None:
     shown = cli("settings", "p/hook")
     assert shown.exit_code == 0, shown.output

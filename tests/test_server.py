@@ -1407,10 +1407,24 @@ def test_a_call_timeout_is_saved_with_the_settings_of_a_callable_only(
     assert warning["fix"].endswith(
         f'PUT {API}/recipes/bots/cb_optin.ipynb/settings {{"call_timeout": 18}}'
     ), warning
+    # Read back, as it stands: the recipe and its row say it as the save did; to an
+    # operator, who may not save it, its fix is asked of those who may.
+    shown = api(server, "ana", "GET", "/recipes/bots/cb_optin.ipynb").json()
+    assert shown["warnings"] == [warning], shown
+    (told,) = api(server, "otto", "GET", "/recipes/bots/cb_optin.ipynb").json()["warnings"]
+    assert told["message"] == warning["message"], told
+    assert told["fix"].endswith(
+        "; or ask an analyst or admin to keep the call timeout within 18 s: "
+        f'PUT {API}/recipes/bots/cb_optin.ipynb/settings {{"call_timeout": 18}}'
+    ), told
+    rows = {r["recipe"]: r for r in api(server, "ana", "GET", "/recipes").json()["recipes"]}
+    assert rows["bots/cb_optin.ipynb"]["warnings"] == [warning]
+    assert rows["hooks/lead.ipynb"]["warnings"] == []
     cleared = api(
         server, "ana", "PUT", "/recipes/bots/cb_optin.ipynb/settings", json={"call_timeout": None}
     )
     assert "call_timeout" not in cleared.json()["settings"]
+    assert api(server, "ana", "GET", "/recipes/bots/cb_optin.ipynb").json()["warnings"] == []
 
 
 def test_bad_numbers_times_and_names_are_refused_and_nothing_changes(

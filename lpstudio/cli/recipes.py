@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import click
 
 from ..endpoints import check_call_timeout
-from ..errors import InputError, LpstudioError, word
+from ..errors import FIX_SAID, InputError, LpstudioError, word
 from ..recipe import BOT_CALL_TIMEOUT, DEFAULT_CALL_TIMEOUT, Recipe
 from ..times import local_text, poll_start
 from .base import (
@@ -165,6 +165,8 @@ def _echo_recipe(row: dict[str, Any]) -> None:
     named = row.get("name_problem")
     if named:
         click.echo(f"    {named['message']}\n    fix: {named['fix']}")
+    for warning in row["warnings"]:  # saved, and will fail as it stands
+        click.echo(f"    warning: {warning['message']}\n    fix: {warning['fix']}")
 
 
 @main.group(invoke_without_command=True)
@@ -295,12 +297,12 @@ def settings(
     _once((name for name, _ in params), "-p", " VALUE")
     chosen = dict(_pairs(bindings, "--connection"))
     notify = _contacts(webhook=notify_webhook, email=notify_email)
-    warnings: list[LpstudioError] = []  # saved, and said: what will fail as saved
+    saved: list[LpstudioError] | None = None  # a save's warnings: what will fail as saved
     with _studio(workspace) as studio:
         recipe = _typed_recipe(studio, recipe)
         seconds = _call_timeout(studio.recipe(recipe), call_timeout)
         if params or chosen or since is not None or reset or notify or seconds is not None:
-            warnings = studio.save_settings(
+            saved = studio.save_settings(
                 recipe,
                 dict(params),
                 parse={n for n, _ in params},
@@ -316,18 +318,21 @@ def settings(
         root = studio.workspace.root
         current = {"parameters": {}, "connections": {}, **detail["settings"]}
         refused = studio.refused_defaults(found, current["parameters"])
+    # A save's, else (only shown) what the settings saved will fail at as they stand.
+    warnings = [w.to_dict() for w in saved] if saved is not None else detail["warnings"]
     problem, conflict = detail["settings_problem"], detail["endpoint_problem"]
     # Where others reach it: a webhook's hook (its id is a secret of the workspace's key,
     # so only lpstudio can tell it), a callable's endpoint; paths on the REST API's server.
     link = detail["trigger"].get("hook") or detail["trigger"].get("endpoint")
     reach, server = _reached_at(root, link) if link else (None, "")
     for warning in warnings:  # as an error is said, on stderr: stdout stays the settings
-        click.echo(f"warning: {warning}", err=True)
+        fix = f"{FIX_SAID}{warning['fix']}" if warning["fix"] else ""
+        click.echo(f"warning: {warning['message']}{fix}", err=True)
     if as_json:  # named as the REST API's recipe names it
         _emit(
             {
                 **current,
-                **({"warnings": [warning.to_dict() for warning in warnings]} if warnings else {}),
+                **({"warnings": warnings} if warnings else {}),
                 **({"settings_problem": problem} if problem else {}),
                 **({"endpoint_problem": conflict} if conflict else {}),
                 **({"url": reach} if reach else {}),

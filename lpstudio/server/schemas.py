@@ -252,6 +252,14 @@ _RECIPE_SAID: dict[str, Any] = {
         "a started callable's path held by another started callable: it serves nothing, "
         "naming the fix; null when none",
     ),
+    "warnings": {
+        "type": "array",
+        "items": PROBLEM_REF,
+        "description": "what its saved settings will fail at as they stand, as their save "
+        "warned (PUT /recipes/{recipe}/settings): a callable's call timeout past "
+        f"{BOT_CALL_TIMEOUT} s, which a Conversation Builder bot (it gives up at 20 s) does "
+        "not wait out, naming the field and the fix; empty when none",
+    },
     "next_run": nullable(
         {"type": "string", "format": "date-time"},
         "when a started schedule fires next (ISO 8601, UTC); null for a stopped recipe or "
@@ -396,6 +404,7 @@ LISTED_RECIPE: dict[str, Any] = {
         "trigger_errors",
         "endpoint_problem",
         "name_problem",
+        "warnings",
     ],
     "properties": {
         **_RECIPE_SAID,

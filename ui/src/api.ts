@@ -141,6 +141,10 @@ export interface RecipeDetail {
   call_timeout?: number | null;
   /** how long the server lets a callable's caller wait without one of its own, in seconds */
   call_timeout_default?: number | null;
+  /** what the saved settings will fail at as they stand (a callable's call timeout a
+   * Conversation Builder bot does not wait out), as their save warned; a save's answer
+   * gives the save's own (a template the handoff's message cannot take, too) */
+  warnings?: Problem[];
 }
 
 /** A snapshot of a recipe's notebook and settings (`GET recipes/R/versions`, newest first). */
@@ -437,7 +441,7 @@ export const api = {
       call_timeout?: number | null;
       revision?: number;
     }
-  ) => call<RecipeDetail & { warnings?: Problem[] }>('PUT', `recipes/${recipePath(recipe)}/settings`, body),
+  ) => call<RecipeDetail>('PUT', `recipes/${recipePath(recipe)}/settings`, body),
   /** `resetSince`: a poll trigger polls again from there (its since is fixed otherwise). */
   start: (recipe: string, resetSince?: string) =>
     call<RecipeDetail>('POST', `recipes/${recipePath(recipe)}/start`, resetSince ? { reset_since: resetSince } : {}),

@@ -284,8 +284,62 @@ export function okBox(text: string): HTMLElement {
   return el('div', { cls: 'lps-ok', text, attrs: announced(true) });
 }
 
-/** How many nodes `markField` gave an id to, for its fields' `aria-describedby`. */
+/** How many nodes `markField` and `markWarned` gave an id to, for `aria-describedby`. */
 let described = 0;
+
+/** How a field is marked: by an error (the value was refused: its control `aria-invalid`,
+ * which a screen reader says as "invalid") or by a warning (saved, and will fail as it is:
+ * marked apart, never said invalid). Each: its label's class, and the attribute of its
+ * control naming the node that describes it (its `aria-describedby` may name others too). */
+const MARKS = {
+  invalid: { cls: 'lps-field-invalid', by: 'data-lps-invalid-by' },
+  warned: { cls: 'lps-field-warned', by: 'data-lps-warned-by' }
+} as const;
+
+/** Adds `id` to, or takes it from, the nodes describing `control` (`aria-describedby`). */
+function describedBy(control: Element, id: string, on: boolean): void {
+  const ids = (control.getAttribute('aria-describedby') ?? '').split(' ').filter(i => i && i !== id);
+  if (on && id) {
+    ids.push(id);
+  }
+  if (ids.length) {
+    control.setAttribute('aria-describedby', ids.join(' '));
+  } else {
+    control.removeAttribute('aria-describedby');
+  }
+}
+
+/** Marks `how` the input each field is about, described by the node that says why, and
+ * unmarks the others marked so; the other kind of mark is left as it is. */
+function mark(form: HTMLElement, how: keyof typeof MARKS, fields: [string | null | undefined, HTMLElement | null | undefined][]): void {
+  const { cls, by } = MARKS[how];
+  for (const node of form.querySelectorAll(`.${cls}`)) {
+    node.classList.remove(cls);
+  }
+  for (const control of form.querySelectorAll(`[${by}]`)) {
+    describedBy(control, control.getAttribute(by) ?? '', false);
+    control.removeAttribute(by);
+    if (how === 'invalid') {
+      control.removeAttribute('aria-invalid');
+    }
+  }
+  for (const [field, said] of fields) {
+    const labels = fieldLabels(form, field);
+    if (said && labels.length && !said.id) {
+      said.id = `lps-said-${++described}`;
+    }
+    for (const label of labels) {
+      label.classList.add(cls);
+      for (const control of label.querySelectorAll('input, select, textarea')) {
+        if (how === 'invalid') {
+          control.setAttribute('aria-invalid', 'true');
+        }
+        control.setAttribute(by, said?.id ?? '');
+        describedBy(control, said?.id ?? '', true);
+      }
+    }
+  }
+}
 
 /**
  * Marks the input an error is about (the label with that `data-field`) and unmarks the
@@ -295,25 +349,17 @@ let described = 0;
  * `said` (the node showing the error) as the control's description.
  */
 export function markField(form: HTMLElement, field: string | null | undefined, said?: HTMLElement | null): void {
-  for (const node of form.querySelectorAll('.lps-field-invalid')) {
-    node.classList.remove('lps-field-invalid');
-  }
-  for (const control of form.querySelectorAll('[aria-invalid]')) {
-    control.removeAttribute('aria-invalid');
-    control.removeAttribute('aria-describedby');
-  }
-  if (said && field && !said.id) {
-    said.id = `lps-said-${++described}`;
-  }
-  for (const label of fieldLabels(form, field)) {
-    label.classList.add('lps-field-invalid');
-    for (const control of label.querySelectorAll('input, select, textarea')) {
-      control.setAttribute('aria-invalid', 'true');
-      if (said) {
-        control.setAttribute('aria-describedby', said.id);
-      }
-    }
-  }
+  mark(form, 'invalid', [[field, said]]);
+}
+
+/**
+ * Marks the input each warning is about (what was saved and will fail as it is: a call
+ * timeout a Conversation Builder bot does not wait out), described by the node showing the
+ * warning, and unmarks those warned of before. Not `aria-invalid`, nor taking the focus
+ * (`focusMarked`), as an error's field is: the value was saved, not refused.
+ */
+export function markWarned(form: HTMLElement, warned: [string | null | undefined, HTMLElement][]): void {
+  mark(form, 'warned', warned);
 }
 
 /** The labels (`data-field`) under `form` of the API's `field`, as `markField` reads it. */

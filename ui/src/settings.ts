@@ -15,7 +15,7 @@ import { Widget } from '@lumino/widgets';
 
 import { api, ApiError, Connection, Permission, Problem, RecipeDetail } from './api';
 import { StudioContext } from './context';
-import { announced, button, el, errorBox, FieldError, fill, localZone, markField, momentInput, okBox, readMoment, runNow, statusBadge } from './dom';
+import { announced, button, el, errorBox, FieldError, fill, localZone, markField, markWarned, momentInput, okBox, readMoment, runNow, statusBadge } from './dom';
 import { asked, FixContext, jobErrorFix, labError, labFix, labText, withLabFix } from './fixes';
 import { SchemaForm } from './form';
 
@@ -136,8 +136,8 @@ export class SettingsPanel extends Widget {
       const [detail, connections] = await Promise.all([api.recipe(this.recipe), api.connections()]);
       const shown = this.shown;
       this.failed = false;
-      this.render(detail, connections, keep);
-      fill(this.message, typeof note === 'function' ? note(shown, detail) : note);
+      const warned = this.render(detail, connections, keep);
+      fill(this.message, typeof note === 'function' ? note(shown, detail) : note, ...warned);
     } catch (err) {
       // The recipe cannot be shown (its notebook broken meanwhile, say): once mended, its
       // Refresh (or showing the tab again) shows it; without one the tab stayed on the error.
@@ -198,7 +198,9 @@ export class SettingsPanel extends Widget {
     return null;
   }
 
-  private render(detail: RecipeDetail, connections: Connection[], keep?: Kept): void {
+  /** Draws the recipe's form; returns what its saved settings will fail at as they stand
+   * (`warnedOf`), for the message under it. */
+  private render(detail: RecipeDetail, connections: Connection[], keep?: Kept): HTMLElement[] {
     this.shown = detail;
     const can = this.ctx.me.can;
     const readOnly = !can.build;
@@ -397,11 +399,31 @@ export class SettingsPanel extends Widget {
       problem.hidden = !p;
       markField(this.body, p?.field, problem);
     };
+    /** What is saved and will fail as it is (a template the handoff's message cannot take,
+     * refused by LivePerson for every recipient; a call timeout a Conversation Builder bot
+     * gives up on), said with its fix as the CLI warns, each field it is about marked as
+     * warned (`markWarned`) and described by it. `role`: alert for a Save's outcome, status
+     * where the recipe is shown. */
+    const warnedOf = (warnings: Problem[] | undefined, role: 'alert' | 'status'): HTMLElement[] => {
+      const said = (warnings ?? []).map(w => {
+        const fix = labFix(w.field, w.fix, { ...fixes, form: 'above' });
+        const box = el(
+          'div',
+          { cls: 'lps-warning', attrs: { role } },
+          el('div', { text: `warning: ${labText(w.message, 'above')}` }),
+          fix ? el('div', { cls: 'lps-error-fix', text: `fix: ${fix}` }) : null
+        );
+        return [w.field, box] as [string | null, HTMLElement];
+      });
+      markWarned(this.body, said);
+      return said.map(([, box]) => box);
+    };
 
     /** Saves what the form shows; `refused` says what was not done if it changed elsewhere. */
     const save = async (refused = 'saved'): Promise<boolean> => {
       fill(message);
       markField(this.body, null);
+      markWarned(this.body, []);
       let parameters: Record<string, unknown>;
       let rounded: string[];
       let sentCallTimeout: number | null | undefined;
@@ -488,19 +510,8 @@ export class SettingsPanel extends Widget {
           contacts[kind].value = savedContacts[kind];
         }
         const next = moved === null ? '' : ` Since (${moved}) applies at the next Start, which polls again from there.`;
-        // Saved, but what will fail as it is (a template the handoff's message cannot take,
-        // refused by LivePerson for every recipient) is said with its fix, as the CLI warns.
-        const warned = (saved.warnings ?? []).map(w => {
-          const fix = labFix(w.field, w.fix, { ...fixes, form: 'above' });
-          return el(
-            'div',
-            { cls: 'lps-warning', attrs: { role: 'alert' } },
-            el('div', { text: `warning: ${labText(w.message, 'above')}` }),
-            fix ? el('div', { cls: 'lps-error-fix', text: `fix: ${fix}` }) : null
-          );
-        });
-        fill(message, okBox(`Settings saved.${next}`), ...warned);
-        markField(this.body, saved.warnings?.[0]?.field ?? null, message);
+        // Saved, but what will fail as it is is said with its fix, as the CLI warns.
+        fill(message, okBox(`Settings saved.${next}`), ...warnedOf(saved.warnings, 'alert'));
         this.ctx.notifyChanged();
         return true;
       } catch (err) {
@@ -558,6 +569,7 @@ export class SettingsPanel extends Widget {
       }
       const results = el('ul', { cls: 'lps-test-results' });
       fill(message, results);
+      markWarned(this.body, []); // the Save's warnings are no longer shown
       const bound = Object.entries((this.shown ?? detail).settings.connections ?? {});
       /** The first failure, marked on the field it is about (`said` its description): a
        * connection's on the slot it fills. */
@@ -644,6 +656,7 @@ export class SettingsPanel extends Widget {
      */
     const act = async (refused: string, action: () => Promise<unknown>, saving = false): Promise<void> => {
       fill(message);
+      markWarned(this.body, []); // said again as the recipe is shown after it
       if (saving && can.build && !(await save(refused))) {
         return;
       }
@@ -783,6 +796,7 @@ export class SettingsPanel extends Widget {
       offerAgain(now);
       showProblem(now.settings_problem);
     };
+    return warnedOf(detail.warnings, 'status');
   }
 
   /** Whether restoring a version mends the recipe, as its row in the recipes list says (the
