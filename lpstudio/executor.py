@@ -38,6 +38,8 @@ recipe's concurrency binds only the scheduler's jobs.
 from __future__ import annotations
 
 import contextlib
+import functools
+import hashlib
 import logging
 import socket
 import threading
@@ -48,6 +50,8 @@ from collections import Counter
 from collections.abc import Callable, Collection
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -544,8 +548,11 @@ def _open_on_worker(root: str) -> tuple[Workspace, Store, kernel_pool.KernelPool
     with _opened_lock:
         opened = _opened.get(root)
         if opened is None:
-            workspace = Workspace.load(root)
-            store = Store(workspace.store_url, root=workspace.root)
+            try:  # a bad lpstudio.toml on this machine: said as this worker's, not the server's
+                workspace = Workspace.load(root)
+                store = Store(workspace.store_url, root=workspace.root)
+            except LpstudioError as exc:
+                raise _on_this_worker(exc, root) from None
             try:
                 _same_schema(store, root)
             except BaseException:
@@ -604,6 +611,56 @@ def _on_this_worker(error: LpstudioError, root: str) -> LpstudioError:
     )
 
 
+@functools.cache
+def lpstudio_build() -> str:
+    """This process's lpstudio, as a Dask worker compares it with its sender's: its version
+    and a digest of its modules, as every build of a checkout is version 0.1.0 (README:
+    Upgrading). The connectors a wheel bundles are left out: a wheel and a checkout of the
+    same lpstudio agree."""
+    package = Path(__file__).parent
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        relative = path.relative_to(package)
+        if relative.parts[0] != "bundled_connectors":
+            digest.update(f"{relative.as_posix()}\0".encode() + path.read_bytes())
+    return f"{version('lpstudio')} (build {digest.hexdigest()[:12]})"
+
+
+def _same_lpstudio(sent: str) -> None:
+    """Refuses a job sent by another lpstudio than this worker's, before it reads
+    lpstudio.toml: a worker left on an older one blamed the shared file for a setting its
+    lpstudio did not know ("unknown setting"), and one of the same schema ran the job by
+    other code than its sender's."""
+    mine = lpstudio_build()
+    if mine != sent:
+        raise WorkspaceError(
+            f"the Dask worker {_worker_name()} runs lpstudio {mine}, and the process that "
+            f"sent the job runs lpstudio {sent}: the server and every worker must run the "
+            "same lpstudio. The worker ran nothing",
+            field="lpstudio",
+            fix=f"install lpstudio {sent} on the Dask worker's machine, as the server's (README: "
+            "Upgrading), then restart the Dask workers",
+        )
+
+
+def _same_store(store: Store, root: str, sent: str) -> None:
+    """Refuses a store other than the sender's, before any job in it is touched: job ids
+    start at 1 in every store, and a worker whose lpstudio.toml named another store that
+    held the id ran that store's job. Its identity is read once per worker (`Store.identity`):
+    a store upgraded since is told by its schema revision, read before each job."""
+    try:
+        mine = store.identity
+    except OperationalError as exc:
+        raise _on_this_worker(store.unopened(exc), root) from None
+    if mine != sent:
+        raise _other_store(
+            store,
+            root,
+            f"it ran no job of the store {shown_url(store.engine.url)}, which is not the store "
+            "the job was sent from",
+        )
+
+
 def _holds(store: Store, job_id: int) -> bool:
     """Whether the store holds the job."""
     try:
@@ -613,13 +670,13 @@ def _holds(store: Store, job_id: int) -> bool:
     return True
 
 
-def _other_store(store: Store, job_id: int, root: str) -> WorkspaceError:
-    """A job its sender stored that this worker's store does not hold: the worker reads
-    another store than its sender's (its lpstudio.toml names another `[store] url`)."""
+def _other_store(store: Store, root: str, why: str) -> WorkspaceError:
+    """Why this worker refuses a job of another store than its sender's (its lpstudio.toml
+    names another `[store] url`): another store's identity, or, in a copy of the sender's
+    file (which keeps its identity), no such job."""
     return _on_this_worker(
         WorkspaceError(
-            f"job {job_id} does not exist in the store {shown_url(store.engine.url)}: this "
-            "worker reads another store than the server's",
+            f"{why}: this worker reads another store than the server's",
             field="store.url",
             fix="make [store] url there the same store as the server's lpstudio.toml names",
         ),
@@ -634,19 +691,32 @@ def warm_worker(root: str) -> None:
         kernels.warm()
 
 
-def run_on_worker(root: str, job_id: int, claimed_by: str | None) -> str:
+def sender(store: Store) -> dict[str, str]:
+    """What a job's Dask task carries of the process that sends it, for its worker to
+    check (`run_on_worker`): its lpstudio (`lpstudio_build`) and its store's identity. A dict, so
+    that a worker of another version, whose task may carry other keys, still reads the
+    version and says it differs."""
+    return {"lpstudio": lpstudio_build(), "store": store.identity}
+
+
+def run_on_worker(root: str, job_id: int, claimed_by: str | None, sent_by: dict[str, str]) -> str:
     """The Dask task of one job: runs it on this worker, if it is still to run, and returns
     its state. A job a scheduler claimed (`claimed_by`, its process) is taken over first,
     by a conditional write: a task that comes late (the scheduler requeued the job meanwhile)
-    or twice (Dask ran it again after its worker died) runs nothing."""
+    or twice (Dask ran it again after its worker died) runs nothing. A worker of another
+    lpstudio, or of another store, than its sender's (`sent_by`: `sender`) refuses the task
+    before it touches any job."""
+    _same_lpstudio(sent_by["lpstudio"])
     workspace, store, kernels = _open_on_worker(root)  # its schema looked at
+    _same_store(store, root, sent_by["store"])
     try:
         if claimed_by is not None and not store.hand_over(job_id, claimed_by):
             return store.job(job_id).status  # requeued or taken meanwhile: not this task's
         return execute_job(workspace, store, job_id, pool=kernels).status
     except NotFoundError as exc:
         if exc.field == "job" and not _holds(store, job_id):
-            raise _other_store(store, job_id, root) from None
+            why = f"job {job_id} does not exist in the store {shown_url(store.engine.url)}"
+            raise _other_store(store, root, why) from None
         raise
 
 
@@ -790,6 +860,9 @@ class DaskExecutor(Executor):
         return self._send(job_id, scheduled=True).result()
 
     def _send(self, job_id: int, scheduled: bool) -> Future[Job]:
+        # Its store's identity, read at the first job: before the job is this executor's, so
+        # that a store that fails the read raises, as the job's creation would have.
+        sent_by = sender(self.store)
         future: Future[Job] = Future()
         future.set_running_or_notify_cancel()
         sent = _Sent(job_id, future, scheduled, claimed=scheduled)
@@ -804,6 +877,7 @@ class DaskExecutor(Executor):
                 str(self.workspace.root),
                 job_id,
                 worker_id() if scheduled else None,
+                sent_by,
                 key=f"lpstudio-job-{job_id}-{uuid.uuid4().hex}",
                 pure=False,
             )

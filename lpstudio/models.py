@@ -83,6 +83,15 @@ class Activation(Base):
     terms_version: Mapped[str] = mapped_column(String(32))
 
 
+class StoreIdentity(Base):
+    """The store's own random id, in its one row (migration 0022): job ids start at 1 in
+    every store, and a Dask worker tells its server's store from another by this."""
+
+    __tablename__ = "store_identity"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+
+
 class User(Base):
     """A person (or the OS user on the command line), created on first sight."""
 

@@ -71,13 +71,24 @@ from .errors import (
     uncertain_fix,
 )
 from .jobstates import CANCELLED, FAILED, FINAL_STATES, QUEUED, RUNNING, SUCCEEDED
-from .models import Activation, AuditEntry, Base, Job, Notebook, RecipeVersion, User, as_utc, utcnow
+from .models import (
+    Activation,
+    AuditEntry,
+    Base,
+    Job,
+    Notebook,
+    RecipeVersion,
+    StoreIdentity,
+    User,
+    as_utc,
+    utcnow,
+)
 from .scalars import integral
 from .sdk import NOT_SENT, settled_detail
 from .workspace import KNOWN_SETTINGS, SQLITE_SIDE_FILES, Workspace, default_lines
 
 #: The newest migration; a store at this revision needs no Alembic at start-up.
-SCHEMA_HEAD = "0021"
+SCHEMA_HEAD = "0022"
 
 #: The audit action of a person's dismissal of the studio's gallery pop-up, which then stays
 #: away for them in this workspace.
@@ -1307,6 +1318,14 @@ class Store:
             return None
         with self.engine.connect() as conn:
             return _revision_of(conn)
+
+    @functools.cached_property
+    def identity(self) -> str:
+        """The store's own random id (`StoreIdentity`), read once for this object: a Dask
+        task carries its server's, and a worker refuses a store of another
+        (`executor.run_on_worker`)."""
+        with self.read() as s:
+            return s.scalars(select(StoreIdentity.id)).one()
 
     def migrate(self) -> None:
         """Bring the schema to the newest migration (a no-op when it is there). A database

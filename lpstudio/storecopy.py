@@ -1,9 +1,10 @@
 """Copying a workspace's store into a new database: how a brand that prototyped on SQLite
 moves to PostgreSQL (README: Scaling out) keeping its users and roles, connections, saved
 settings, versions, API clients, audit log, schedules' and polls' state, delivery ledger and
-job history. A new database is a new store, so the copy goes only into one whose lpstudio
-tables hold no row, and only from a store no process uses (no job queued or running, no
-scheduler holding its lease): jobs a process still ran would be left behind.
+job history. A new database is a new store, with an identity of its own (`_NOT_COPIED`),
+so the copy goes only into one whose lpstudio tables hold no row, and only from a store no
+process uses (no job queued or running, no scheduler holding its lease): jobs a process
+still ran would be left behind.
 
 It is all or nothing. The target's schema is made by lpstudio's own migrations and every row
 written in one transaction on the target (PostgreSQL and SQLite both take DDL in a
@@ -49,7 +50,7 @@ from sqlalchemy.exc import DBAPIError
 
 from .errors import InputError, LpstudioError, WorkspaceError
 from .leader import SCHEDULER
-from .models import Base, Job, Lease
+from .models import Base, Job, Lease, StoreIdentity
 from .store import (
     QUEUED,
     RUNNING,
@@ -67,6 +68,10 @@ from .workspace import CONFIG_NAME, SQLITE_SIDE_FILES, Workspace
 
 #: Rows read and written at a time.
 BATCH = 2000
+
+#: The tables a copy keeps as the target's own migrations made them: a copy is a new store,
+#: with an identity of its own, so a Dask worker left on the old one is refused its jobs.
+_NOT_COPIED = {StoreIdentity.__tablename__}
 
 #: How a JSON column's stored text is named in a batch of rows (not its column's name: an
 #: insert reserves those for its own parameters).
@@ -226,6 +231,8 @@ def _copy(source: Store, target: Store) -> dict[str, int]:
                 upgrade_schema(writing)  # in this transaction: rolled back with the rows
                 with _triggers_off(writing):
                     for table in Base.metadata.sorted_tables:
+                        if table.name in _NOT_COPIED:
+                            continue
                         step = f"its {table.name} table"
                         copied[table.name] = _copy_table(table, snapshot, writing)
                     step = "its triggers"
@@ -290,6 +297,7 @@ def _check_new(writing: Connection, shown: str) -> None:
         table.name
         for table in Base.metadata.sorted_tables
         if table.name in present
+        and table.name not in _NOT_COPIED
         and writing.execute(select(literal(1)).select_from(table).limit(1)).first()
     ]
     if used:

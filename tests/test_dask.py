@@ -9,6 +9,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -185,6 +186,99 @@ def test_a_worker_that_reads_another_store_says_so_rather_than_no_such_job(
     assert "same store as the server's" in fix and fix.endswith("restart the Dask workers"), fix
 
 
+def jobs_rows(database: Path) -> list[tuple[Any, ...]]:
+    """Every column of every job of a SQLite store, as stored."""
+    with contextlib.closing(sqlite3.connect(database)) as raw:
+        return raw.execute("SELECT * FROM jobs ORDER BY id").fetchall()
+
+
+def test_a_worker_that_reads_another_store_holding_the_job_s_id_runs_nothing_there(
+    dask_ws: Path, tmp_path: Path, cluster: Client
+) -> None:
+    """Job ids start at 1 in every store: a worker whose lpstudio.toml named another store
+    holding a job of the same id ran that store's job (its campaign sent), and the real job
+    failed as "its task ended without starting it", naming no worker and no fix."""
+    lines = tmp_path / "lines"
+    other = tmp_path / "other"
+    Studio.init(other, accept_terms=True, admin="alice").close()
+    write_recipe(other, "p/theirs", cells=(append(lines, "theirs"),))
+    with Studio.open(other, user="alice") as theirs:
+        queued = queue_webhook_job(theirs, "p/theirs")  # for their scheduler to run
+    before = jobs_rows(other / "lpstudio.db")
+    write_recipe(dask_ws, "p/ours", cells=(append(lines, "ours"),))
+    with Studio.open(dask_ws, user="alice") as studio:
+        worker_reads_store(dask_ws, f"sqlite:///{other / 'lpstudio.db'}")
+        job = studio.run("p/ours")
+    assert job.id == queued.id  # the same id, in each store
+    assert not lines.exists()  # neither job ran
+    assert jobs_rows(other / "lpstudio.db") == before  # nothing claimed, started or ended it
+    (address,) = cluster.scheduler_info()["workers"]
+    assert job.status == "failed" and job.error["ename"] == "ExecutorError", job.error
+    said = job.error["evalue"]
+    assert said.startswith("the Dask cluster did not run the job: the Dask worker "), said
+    assert address in said, said
+    assert f"it ran no job of the store sqlite:///{other / 'lpstudio.db'}" in said, said
+    assert "not the store the job was sent from" in said, said
+    fix = job.error["fix"]
+    assert f"in {dask_ws / 'lpstudio.toml'}: make [store] url there the same store" in fix, fix
+    assert fix.endswith("then restart the Dask workers"), fix
+
+
+#: The lpstudio a task says its sender runs, as `executor.lpstudio_build` says it.
+NEWER = "0.1.0 (build 0123456789ab)"
+
+
+def test_a_worker_on_another_lpstudio_version_says_so_rather_than_blame_lpstudio_toml(
+    dask_ws: Path, cluster: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker of an older lpstudio (same schema) said the shared lpstudio.toml had an
+    "unknown setting" (one its version did not know) rather than that its lpstudio differed."""
+    from lpstudio import executor
+
+    ran = dask_ws / "ran.txt"
+    write_recipe(dask_ws, "p/here", cells=(f"open({str(ran)!r}, 'w').write('ran')",))
+    sent = executor.sender
+
+    # The cluster's worker runs this lpstudio: the task is made to carry another one, as a
+    # server upgraded before its workers sends it (each build is 0.1.0: its code tells it).
+    def newer(store: object) -> dict[str, str]:
+        return {**sent(store), "lpstudio": NEWER}  # type: ignore[arg-type]
+
+    monkeypatch.setattr(executor, "sender", newer)
+    with Studio.open(dask_ws, user="alice") as studio:
+        config = dask_ws / "lpstudio.toml"  # a setting of the newer lpstudio, as the server has it
+        config.write_text(config.read_text().replace("[jobs]\n", "[jobs]\nnewer_setting = 1\n"))
+        job = studio.run("p/here")
+    (address,) = cluster.scheduler_info()["workers"]
+    assert job.status == "failed" and job.error["ename"] == "ExecutorError", job.error
+    said = job.error["evalue"]
+    mine = executor.lpstudio_build()  # the worker's: the same code as this process's
+    assert f"({address}) runs lpstudio {mine}, and the process that" in said, said
+    assert f"sent the job runs lpstudio {NEWER}" in said and "unknown setting" not in said, said
+    fix = job.error["fix"]
+    assert fix.startswith(f"install lpstudio {NEWER} on the Dask worker's machine"), fix
+    assert "README: Upgrading" in fix and fix.endswith("restart the Dask workers"), fix
+    assert not ran.exists()
+
+
+def test_a_bad_lpstudio_toml_on_a_worker_is_said_as_that_worker_s(
+    dask_ws: Path, cluster: Client
+) -> None:
+    """The worker's own lpstudio.toml that it could not read was said as the server's."""
+    write_recipe(dask_ws, "p/here")
+    with Studio.open(dask_ws, user="alice") as studio:
+        config = dask_ws / "lpstudio.toml"  # as the worker's machine has it
+        config.write_text(config.read_text().replace("[jobs]\n", "[jobs]\nheartbeat = 1\n"))
+        job = studio.run("p/here")
+    (address,) = cluster.scheduler_info()["workers"]
+    assert job.status == "failed" and job.error["ename"] == "ExecutorError", job.error
+    said = job.error["evalue"]
+    assert f"({address}): {config} has an unknown setting [jobs] heartbeat" in said, said
+    fix = job.error["fix"]
+    assert fix.startswith(f"on the Dask worker's machine, in {config}: did you mean"), fix
+    assert fix.endswith("then restart the Dask workers"), fix
+
+
 def test_a_worker_on_another_lpstudio_than_the_store_s_schema_runs_no_job(
     dask_ws: Path, cluster: Client
 ) -> None:
@@ -222,12 +316,14 @@ def test_a_worker_reads_the_store_s_schema_revision_once_for_each_job(
         reads.append(store.url)
         return read(store)
 
+    with Studio.open(ws, user="alice") as studio:
+        sent_by = executor.sender(studio.store)
     monkeypatch.setattr(Store, "schema_revision", counted)
     monkeypatch.setattr(executor, "_opened", {})
     try:
         for jobs in (1, 2):  # the worker's first job, which opens the store, then another
             with pytest.raises(WorkspaceError, match="does not exist in the store"):
-                executor.run_on_worker(str(ws), 999_999, None)
+                executor.run_on_worker(str(ws), 999_999, None, sent_by)
             assert len(reads) == jobs, reads
     finally:
         for _workspace, store, kernels in executor._opened.values():
@@ -490,7 +586,7 @@ def test_a_late_task_runs_nothing_once_its_scheduler_requeued_the_job(
 ) -> None:
     """A stopping scheduler requeues the jobs it claimed that no worker took; their tasks,
     still in Dask's queue, ran them anyway (the requeued job was queued, so startable)."""
-    from lpstudio.executor import run_on_worker
+    from lpstudio.executor import run_on_worker, sender
 
     lines = tmp_path / "lines"
     write_recipe(dask_ws, "p/late", cells=(append(lines, "ran"),))
@@ -498,7 +594,8 @@ def test_a_late_task_runs_nothing_once_its_scheduler_requeued_the_job(
         job = queue_webhook_job(studio, "p/late")
         assert studio.store.claim_job(job.id, 10)  # this process is the scheduler
         studio.store.requeue(job.id)  # as `release_claimed` does when it stops
-        late = cluster.submit(run_on_worker, str(dask_ws), job.id, worker_id(), pure=False)
+        sent_by = sender(studio.store)
+        late = cluster.submit(run_on_worker, str(dask_ws), job.id, worker_id(), sent_by, pure=False)
         assert late.result(timeout=120) == "queued"
         assert studio.job(job.id).status == "queued"  # for another scheduler to run
     assert not lines.exists()

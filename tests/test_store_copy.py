@@ -31,6 +31,7 @@ from lpstudio.models import (
     Lease,
     ScheduleForm,
     ScheduleRun,
+    StoreIdentity,
     TriggerState,
     utcnow,
 )
@@ -82,7 +83,8 @@ def refusal(result: Result) -> dict[str, Any]:
 
 def stored_rows(url: str) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every lpstudio table at `url` (missing tables are empty); JSON as its
-    stored text, so that an SQL NULL and a JSON null differ."""
+    stored text, so that an SQL NULL and a JSON null differ. Not the store's identity,
+    which a copy has its own of (`Store.identity`)."""
     engine = create_engine(url)
     try:
         with engine.connect() as conn:
@@ -102,6 +104,7 @@ def stored_rows(url: str) -> dict[str, list[tuple[Any, ...]]]:
                 if table.name in present
                 else []
                 for table in Base.metadata.sorted_tables
+                if table.name != StoreIdentity.__tablename__
             }
     finally:
         engine.dispose()
@@ -307,6 +310,14 @@ def test_a_store_copied_to_a_new_sqlite_file_says_what_and_what_next(ws: Path) -
     assert 'url = "sqlite:///moved.db" under [store]' in copied.stdout
     assert "start" in copied.stdout.splitlines()[-1]
     assert stored_rows(f"sqlite:///{ws / 'moved.db'}") == source
+    # A new store, of an identity of its own: a Dask worker left on the old one (its
+    # lpstudio.toml not changed) is refused the new one's jobs, whose ids the old may hold.
+    copy, old = Store(f"sqlite:///{ws / 'moved.db'}"), Store(f"sqlite:///{ws / 'lpstudio.db'}")
+    try:
+        assert copy.identity != old.identity
+    finally:
+        copy.close()
+        old.close()
 
     point_at(ws, "sqlite:///moved.db")
     assert answer(ws, "jobs") == before
